@@ -1,0 +1,71 @@
+{#- Shared cleaning helpers used by the staging and intermediate models. -#}
+
+{#- The night being built, as a DATE. -#}
+{% macro run_date() -%}
+    cast('{{ var("run_date") }}' as date)
+{%- endmacro %}
+
+{#- Trimmed text, with blank strings as NULL. -#}
+{% macro clean_text(column) -%}
+    nullif(trim({{ column }}), '')
+{%- endmacro %}
+
+{#- A quarantine reason: the first failing check wins, NULL means the row is clean.
+    checks: a list of (sql condition, reason code) pairs, in priority order. -#}
+{% macro first_failure(checks) -%}
+    case
+    {%- for condition, reason in checks %}
+        when {{ condition }} then '{{ reason }}'
+    {%- endfor %}
+    end
+{%- endmacro %}
+
+{#- The checks every event timestamp gets: unparsable, later than its delivery day allows, or before the shop
+    existed. raw_column is the delivered text, parsed_column the try_cast result. -#}
+{% macro timestamp_checks(raw_column, parsed_column) -%}
+    {%- do return([
+        (parsed_column ~ " is null", "bad_timestamp"),
+        (parsed_column ~ " >= _delivery_date + interval 1 day + interval " ~ var("max_clock_skew_hours") ~ " hour",
+            "future_timestamp"),
+        (parsed_column ~ " < timestamp '" ~ var("shop_opened_at") ~ "'", "before_shop_opened"),
+    ]) -%}
+{%- endmacro %}
+
+{#- True when a delivered value is present but is not a number of the given type. -#}
+{% macro is_unparsable(raw_column, sql_type) -%}
+    ({{ clean_text(raw_column) }} is not null and try_cast({{ clean_text(raw_column) }} as {{ sql_type }}) is null)
+{%- endmacro %}
+
+{#- The distinct product ids of a CTE that match a service_items pattern (postage, fees, vouchers, ...).
+    Matching distinct ids keeps the regular expressions off the (possibly huge) event tables. -#}
+{% macro service_product_ids(rows_cte, service_items_cte) -%}
+    select distinct ids.product_id
+    from (select distinct product_id from {{ rows_cte }} where product_id is not null) as ids
+    inner join {{ service_items_cte }}
+        on regexp_matches(ids.product_id, {{ service_items_cte }}.pattern)
+{%- endmacro %}
+
+{#- A quarantine model's body: every quarantined row of a classified model, with its delivered values as JSON. -#}
+{% macro quarantine_rows(classified_model, entity) -%}
+with
+
+classified as (
+    select * from {{ classified_model }}
+),
+
+final as (
+    select
+        '{{ entity }}' as entity,
+        load_id,
+        source_row_number,
+        source_file,
+        delivery_date,
+        quarantine_reason,
+        cast(to_json(raw_record) as varchar) as raw_record,
+        {{ run_date() }} as run_date
+    from classified
+    where quarantine_reason is not null
+)
+
+select * from final
+{%- endmacro %}

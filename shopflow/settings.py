@@ -1,0 +1,104 @@
+"""The one settings object: every path lives under one git-ignored data root (``SHOPFLOW_HOME``)."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: The repository checkout (the project is installed editable, so this is where dbt_project/ lives).
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Configuration read from ``SHOPFLOW_*`` environment variables (or a ``.env`` file).
+
+    Only ``home`` is needed in practice; every runtime path below is derived from it.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="SHOPFLOW_", env_file=".env", extra="ignore")
+
+    home: Path = Field(Path("var"), description="Data root; relative paths resolve against the working directory.")
+    dbt_project_dir: Path = Field(PROJECT_ROOT / "dbt_project", description="The dbt project (models, tests, seeds).")
+    datasets_dir: Path = Field(
+        PROJECT_ROOT.parent / "shared" / "datasets", description="Read-only real datasets for imports and benchmarks."
+    )
+    timezone: str = Field("UTC", description="Timezone of the nightly schedule.")
+    duckdb_threads: int = Field(2, ge=1, description="Threads DuckDB may use for ingest, dbt and publish.")
+    duckdb_memory_limit: str = Field("8GB", description="DuckDB memory cap, e.g. '8GB'; spills to disk beyond it.")
+
+    def model_post_init(self, __context: object) -> None:
+        self.home = self.home.expanduser().resolve()
+
+    # ---------- the data root's layout
+    @cached_property
+    def landing_dir(self) -> Path:
+        """Daily drops: ``landing/<entity>/<YYYY-MM-DD>.<csv|csv.gz|parquet>``."""
+        return self.home / "landing"
+
+    @cached_property
+    def warehouse_path(self) -> Path:
+        """The live warehouse (raw, staging, marts); only the nightly run writes it."""
+        return self.home / "warehouse.duckdb"
+
+    @cached_property
+    def analytics_path(self) -> Path:
+        """The published read-only snapshot analysts query."""
+        return self.home / "analytics.duckdb"
+
+    @cached_property
+    def prefect_home(self) -> Path:
+        return self.home / "prefect"
+
+    @cached_property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @cached_property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    @cached_property
+    def reports_dir(self) -> Path:
+        return self.home / "reports"
+
+    @cached_property
+    def dbt_target_dir(self) -> Path:
+        return self.home / "dbt" / "target"
+
+    @cached_property
+    def dbt_log_dir(self) -> Path:
+        return self.home / "dbt" / "logs"
+
+    def ensure_dirs(self) -> None:
+        for path in (self.landing_dir, self.prefect_home, self.cache_dir, self.reports_dir, self.dbt_log_dir):
+            path.mkdir(parents=True, exist_ok=True)
+
+
+#: Quiet, offline, 2-core-friendly defaults. Applied with ``setdefault`` so a value you export always wins.
+RUNTIME_DEFAULTS = {
+    "OPENBLAS_NUM_THREADS": "1",  # implicit: a multi-threaded BLAS makes ALS up to 10x slower
+    "OMP_WAIT_POLICY": "PASSIVE",  # torch: spinning OpenMP threads were 8x slower on a busy 2-core box
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    "DO_NOT_TRACK": "1",
+    "GX_ANALYTICS_ENABLED": "false",
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
+    "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
+}
+
+
+def configure_runtime(settings: Settings | None = None) -> Settings:
+    """Export the runtime defaults and the project-local Prefect home; call before heavy imports."""
+    settings = settings or Settings()
+    for key, value in RUNTIME_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    return settings
