@@ -129,3 +129,11 @@ def scan_landing(landing_dir: Path) -> tuple[list[LandingFile], list[ContractErr
             errors.append(exc)
     files.sort(key=lambda f: (f.day, f.entity.name))
     return files, errors
+
+
+def latest_landing_day(landing_dir: Path) -> date:
+    """The newest delivery day in the landing folder (the default night to run)."""
+    files, _ = scan_landing(landing_dir)
+    if not files:
+        raise ContractError(f"no landing files under {landing_dir}: run `shopflow demo` or `shopflow import` first")
+    return max(f.day for f in files)

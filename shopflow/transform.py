@@ -1,12 +1,16 @@
-"""Run the dbt project (one ``dbt build`` per night) against the warehouse, in-process."""
+"""Run the dbt project (one ``dbt build`` per night) against the warehouse."""
 
 from __future__ import annotations
 
 import json
 import logging
 import os
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 
 from shopflow.settings import Settings
 
@@ -48,38 +52,49 @@ def dbt_args(settings: Settings, command: str, run_date: date | None, *extra: st
     return args + list(extra)
 
 
-def dbt_environment(settings: Settings) -> None:
-    """Point the profile at this warehouse (absolute path: dbt-duckdb resolves relative ones against the cwd)."""
-    os.environ["DBT_WAREHOUSE_PATH"] = str(settings.warehouse_path)
-    os.environ["DBT_DUCKDB_THREADS"] = str(settings.duckdb_threads)
-    os.environ["DBT_DUCKDB_MEMORY_LIMIT"] = settings.duckdb_memory_limit
-    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+def dbt_environment(settings: Settings) -> dict[str, str]:
+    """The environment for a dbt process: the profile points at this warehouse by absolute path (dbt-duckdb
+    resolves relative paths against the working directory)."""
+    return os.environ | {
+        "DBT_WAREHOUSE_PATH": str(settings.warehouse_path),
+        "DBT_DUCKDB_THREADS": str(settings.duckdb_threads),
+        "DBT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
 
 
 def run_dbt(settings: Settings, command: str, run_date: date | None = None, *extra: str) -> DbtBuildResult:
-    """Invoke ``dbt <command>`` (build, test, docs generate, ...) and summarise the node results."""
-    from dbt.cli.main import dbtRunner  # lazy: ~2 s import
+    """Run ``dbt <command>`` (build, test, docs generate, ...) in a child process and summarise its results.
 
+    A child process, not dbtRunner in-process: dbt-duckdb keeps its DuckDB instance open after an in-process
+    invocation, which would block the publish step from attaching the warehouse.
+    """
     settings.dbt_log_dir.mkdir(parents=True, exist_ok=True)
-    dbt_environment(settings)
-    outcome = dbtRunner().invoke(dbt_args(settings, command, run_date, "--quiet", *extra))
-    results = list(outcome.result) if outcome.result is not None and hasattr(outcome.result, "__iter__") else []
+    run_results = settings.dbt_target_dir / "run_results.json"
+    run_results.unlink(missing_ok=True)
+    dbt_executable = Path(sys.executable).with_name("dbt")
+    started = time.perf_counter()
+    process = subprocess.run(
+        [str(dbt_executable), *dbt_args(settings, command, run_date, *extra)],
+        env=dbt_environment(settings),
+        capture_output=True,
+        text=True,
+    )
+    elapsed = time.perf_counter() - started
     statuses: dict[str, int] = {}
     failures: list[str] = []
-    for node_result in results:
-        status = str(node_result.status)
-        statuses[status] = statuses.get(status, 0) + 1
-        if status in ("error", "fail", "runtime error"):
-            failures.append(f"{node_result.node.unique_id}: {(node_result.message or '').strip()}")
-    if outcome.exception is not None:
-        failures.append(f"dbt: {outcome.exception}")
-    invocation_id = getattr(getattr(outcome.result, "args", None), "invocation_id", None)
-    if invocation_id is None:
-        from dbt_common.invocation import get_invocation_id
-
-        invocation_id = get_invocation_id()
-    elapsed = float(getattr(outcome.result, "elapsed_time", 0.0) or 0.0)
-    result = DbtBuildResult(outcome.success, invocation_id, statuses, failures, elapsed)
+    invocation_id = None
+    if run_results.exists():
+        artifact = json.loads(run_results.read_text())
+        invocation_id = artifact["metadata"].get("invocation_id")
+        for node in artifact["results"]:
+            statuses[node["status"]] = statuses.get(node["status"], 0) + 1
+            if node["status"] in ("error", "fail", "runtime error"):
+                failures.append(f"{node['unique_id']}: {(node.get('message') or '').strip()}")
+    if process.returncode != 0 and not failures:
+        output = (process.stdout + process.stderr).strip().splitlines()
+        failures.append("dbt: " + "\n".join(output[-15:]))
+    result = DbtBuildResult(process.returncode == 0, invocation_id, statuses, failures, round(elapsed, 2))
     log.info("dbt %s: success=%s %s in %.1fs", command, result.success, statuses, elapsed)
     return result
 

@@ -37,21 +37,57 @@ def connect(settings: Settings, path: Path | None = None, read_only: bool = Fals
         con.close()
 
 
-def table_fingerprints(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...]) -> dict[str, dict[str, int | str]]:
+def list_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...], catalog: str | None = None) -> list[tuple[str, str]]:
+    """(schema, table) of every base table in ``schemas`` of ``catalog`` (default: the connection's database)."""
+    return con.execute(
+        "select table_schema, table_name from information_schema.tables "
+        "where table_catalog = coalesce(?, current_database()) and table_schema in (select unnest(?)) "
+        "and table_type = 'BASE TABLE' order by 1, 2",
+        [catalog, list(schemas)],
+    ).fetchall()
+
+
+def table_fingerprints(
+    con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...], catalog: str | None = None
+) -> dict[str, dict[str, int | str]]:
     """Row count and an order-independent content hash for every table in ``schemas``.
 
     Two builds of the same night must give identical fingerprints; the hash sums per-row hashes so row order
     does not matter.
     """
-    tables = con.execute(
-        "select table_schema, table_name from information_schema.tables "
-        "where table_schema in (select unnest(?)) and table_type = 'BASE TABLE' order by 1, 2",
-        [list(schemas)],
-    ).fetchall()
+    prefix = f"{quote_ident(catalog)}." if catalog else ""
     result: dict[str, dict[str, int | str]] = {}
-    for schema, table in tables:
+    for schema, table in list_tables(con, schemas, catalog):
         rows, content = con.execute(
-            f"select count(*), coalesce(sum(hash(t.*)), 0)::varchar from {quote_ident(schema)}.{quote_ident(table)} t"
+            f"select count(*), coalesce(sum(hash(t)), 0)::varchar "
+            f"from {prefix}{quote_ident(schema)}.{quote_ident(table)} t"
         ).fetchall()[0]
         result[f"{schema}.{table}"] = {"rows": rows, "hash": content}
     return result
+
+
+def row_accounting(settings: Settings) -> list[dict]:
+    """The night's row accounting per entity and quarantine reason, read from the warehouse.
+
+    One dict per entity: raw, clean and quarantined rows, whether they balance, and quarantined rows per reason.
+    """
+    with connect(settings, read_only=True) as con:
+        entities = con.execute(
+            "select entity, raw_rows, clean_rows, quarantined_rows, is_balanced from quarantine.row_accounting "
+            "order by entity"
+        ).fetchall()
+        reasons = con.execute(
+            "select entity, quarantine_reason, quarantined_rows from quarantine.quarantine_summary "
+            "order by entity, quarantined_rows desc, quarantine_reason"
+        ).fetchall()
+    return [
+        {
+            "entity": entity,
+            "raw_rows": raw,
+            "clean_rows": clean,
+            "quarantined_rows": quarantined,
+            "is_balanced": balanced,
+            "quarantined_by_reason": {reason: rows for e, reason, rows in reasons if e == entity},
+        }
+        for entity, raw, clean, quarantined, balanced in entities
+    ]

@@ -1,0 +1,4 @@
+{#- Nothing is lost: for every entity, raw rows in scope = clean rows + quarantined rows. -#}
+select *
+from {{ ref('row_accounting') }}
+where not is_balanced

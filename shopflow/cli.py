@@ -1,0 +1,147 @@
+"""The ``shopflow`` command line. Heavy libraries are imported inside commands so ``--help`` stays instant."""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import date
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from shopflow.settings import Settings, configure_runtime
+
+app = typer.Typer(help="shopflow: the nightly data and ML workflow of an online shop.", no_args_is_help=True)
+import_app = typer.Typer(help="Import a public dataset into the landing folder, in the raw data contract.")
+app.add_typer(import_app, name="import")
+
+
+def _settings() -> Settings:
+    settings = configure_runtime()
+    settings.ensure_dirs()
+    return settings
+
+
+def _echo_json(payload: dict) -> None:
+    typer.echo(json.dumps(payload, indent=2, default=str))
+
+
+@app.callback()
+def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's API calls, one line each
+
+
+@app.command()
+def demo(
+    products: Annotated[int, typer.Option(help="Catalogue size at the end of the period.")] = 500,
+    users: Annotated[int, typer.Option(help="Number of shoppers.")] = 3000,
+    days: Annotated[int, typer.Option(help="Days of deliveries to write.")] = 30,
+    seed: Annotated[int, typer.Option(help="Random seed (same seed → byte-identical files).")] = 42,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2026-01-01",
+    dirt_rate: Annotated[float, typer.Option(help="Share of rows per entity made deliberately dirty.")] = 0.02,
+    sessions_per_user_day: Annotated[float, typer.Option(help="Expected sessions per user per day.")] = 0.2,
+    file_format: Annotated[str, typer.Option("--format", help="csv or parquet.")] = "csv",
+) -> None:
+    """Write a deterministic synthetic shop (orders, clicks, products, reviews) into the landing folder."""
+    from shopflow.demo import DemoConfig, generate_demo_shop
+
+    settings = _settings()
+    config = DemoConfig(
+        products=products,
+        users=users,
+        days=days,
+        seed=seed,
+        start=date.fromisoformat(start),
+        dirt_rate=dirt_rate,
+        sessions_per_user_day=sessions_per_user_day,
+        file_format=file_format,
+    )
+    summary = generate_demo_shop(config, settings.landing_dir)
+    typer.echo(f"wrote {len(summary.files)} files to {settings.landing_dir}")
+    _echo_json({"rows": summary.rows, "dirt": summary.dirt})
+
+
+@import_app.command("online-retail")
+def import_online_retail(
+    source: Annotated[Path, typer.Argument(help="The dataset's by-day folder of YYYY-MM-DD.csv(.gz) files.")],
+    day: Annotated[list[str] | None, typer.Option(help="Only these days (YYYY-MM-DD); repeatable.")] = None,
+) -> None:
+    """Import the UCI Online Retail daily CSVs as orders and products deliveries (dirt kept for cleaning)."""
+    from shopflow.online_retail import import_online_retail as run_import
+
+    settings = _settings()
+    days = [date.fromisoformat(d) for d in day] if day else None
+    summary = run_import(source, settings.landing_dir, days=days)
+    typer.echo(f"imported {summary.days} day(s) into {settings.landing_dir}")
+    _echo_json({"rows": summary.rows})
+
+
+@app.command()
+def ingest(
+    until: Annotated[str | None, typer.Option(help="Only deliveries up to this day (YYYY-MM-DD).")] = None,
+    redeliver: Annotated[
+        bool, typer.Option(help="Load a changed file for an already-loaded day as a new version of that day.")
+    ] = False,
+) -> None:
+    """Load new landing files into the warehouse's raw schema (idempotent; refusals are listed)."""
+    from shopflow.ingest import IngestError, ingest_landing
+
+    settings = _settings()
+    report = ingest_landing(settings, until=date.fromisoformat(until) if until else None, redeliver=redeliver)
+    typer.echo(
+        f"loaded {len(report.loaded)} file(s) ({report.rows_loaded} rows), "
+        f"{len(report.unchanged)} already loaded, {len(report.refused)} refused"
+    )
+    try:
+        report.raise_for_refusals()
+    except IngestError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
+
+
+@app.command()
+def nightly(
+    run_date: Annotated[
+        str | None, typer.Option("--date", help="The night to run (YYYY-MM-DD); default: latest landing day.")
+    ] = None,
+) -> None:
+    """Run one night: ingest → dbt build (with tests) → publish, as a Prefect flow (ephemeral server)."""
+    settings = _settings()
+    from shopflow.flows.nightly import nightly as nightly_flow
+
+    state = nightly_flow(run_date=date.fromisoformat(run_date) if run_date else None, return_state=True)
+    if not state.is_completed():
+        typer.echo(f"nightly run failed: {state.message}", err=True)
+        raise typer.Exit(1)
+    summary = state.result()
+    _print_accounting(summary["row_accounting"])
+    typer.echo(f"published {settings.analytics_path} for {summary['run_date']}")
+
+
+def _print_accounting(accounting: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Row accounting (raw = clean + quarantined)")
+    for column in ("entity", "raw", "clean", "quarantined", "balanced", "quarantined by reason"):
+        table.add_column(column)
+    for row in accounting:
+        reasons = ", ".join(f"{reason} {rows:,}" for reason, rows in row["quarantined_by_reason"].items())
+        table.add_row(
+            row["entity"],
+            f"{row['raw_rows']:,}",
+            f"{row['clean_rows']:,}",
+            f"{row['quarantined_rows']:,}",
+            "yes" if row["is_balanced"] else "NO",
+            reasons or "-",
+        )
+    Console(width=160).print(table)
+
+
+if __name__ == "__main__":
+    app()
