@@ -480,9 +480,7 @@ def _ints(values: np.ndarray) -> pa.Array:
 def _euros(cents: np.ndarray) -> pa.Array:
     """Non-negative euro cents -> "12.50"."""
     cents = np.asarray(cents, dtype=np.int64)
-    return pc.binary_join_element_wise(
-        _ints(cents // 100), pc.utf8_lpad(_ints(cents % 100), width=2, padding="0"), "."
-    )
+    return pc.binary_join_element_wise(_ints(cents // 100), pc.utf8_lpad(_ints(cents % 100), width=2, padding="0"), ".")
 
 
 def _timestamps(day: date, seconds: np.ndarray) -> pa.Array:
@@ -556,9 +554,7 @@ def build_catalogue(config: DemoConfig, rng: np.random.Generator) -> Catalogue:
         size_value = round(float(size[i]), cat.size_decimals) if cat.size_decimals else int(size[i])
         size_text = f"{size_value} {cat.size_unit}"
         titles.append(f"{BRANDS[brand[i]]} {look.word} {noun_text} {size_text}")
-        attributes.append(
-            json.dumps({"color": look.color, "material": look.material, cat.size_key: size_value})
-        )
+        attributes.append(json.dumps({"color": look.color, "material": look.material, cat.size_key: size_value}))
         descriptions.append(
             f"A {look.color} {noun_text.lower()} made of {look.material} by {BRANDS[brand[i]]}, {size_text}."
             if has_description[i]
@@ -695,9 +691,7 @@ def build_users(config: DemoConfig, rng: np.random.Generator) -> Users:
     main = rng.integers(0, N_CLUSTERS, n)
     other_style = (main % STYLES_PER_CATEGORY + rng.integers(1, STYLES_PER_CATEGORY, n)) % STYLES_PER_CATEGORY
     same_category = main - main % STYLES_PER_CATEGORY + other_style
-    second = np.where(
-        rng.random(n) < SAME_CATEGORY_SECOND_CLUSTER_SHARE, same_category, rng.integers(0, N_CLUSTERS, n)
-    )
+    second = np.where(rng.random(n) < SAME_CATEGORY_SECOND_CLUSTER_SHARE, same_category, rng.integers(0, N_CLUSTERS, n))
     two_clusters = rng.random(n) < TWO_CLUSTER_USER_SHARE
     third = np.where(two_clusters, main, rng.integers(0, N_CLUSTERS, n))
     weights = rng.dirichlet(TASTE_CONCENTRATION, n)
@@ -789,9 +783,7 @@ def _viewed_products(
     by_cluster = GroupSampler(catalogue.cluster, weights, N_CLUSTERS)
     by_brand = GroupSampler(catalogue.brand, weights, len(BRANDS))
 
-    clusters = np.where(
-        rng.random(len(viewer)) < SESSION_FOCUS_SHARE, session_focus, users.draw_clusters(viewer, rng)
-    )
+    clusters = np.where(rng.random(len(viewer)) < SESSION_FOCUS_SHARE, session_focus, users.draw_clusters(viewer, rng))
     stocked = np.flatnonzero(by_cluster.has_items(np.arange(N_CLUSTERS)))
     empty = ~by_cluster.has_items(clusters)
     clusters[empty] = stocked[rng.integers(0, len(stocked), int(empty.sum()))]
@@ -825,9 +817,7 @@ def simulate_sessions(
 
     liked = users.likes(viewer, catalogue.cluster[product])
     favourite = users.favourite_brand[viewer] == catalogue.brand[product]
-    cart_rate = (
-        np.where(liked, CART_RATE_TASTE_MATCH, CART_RATE_OTHER) + CART_RATE_FAVOURITE_BRAND_BONUS * favourite
-    )
+    cart_rate = np.where(liked, CART_RATE_TASTE_MATCH, CART_RATE_OTHER) + CART_RATE_FAVOURITE_BRAND_BONUS * favourite
     carted = np.flatnonzero(rng.random(len(product)) < cart_rate)
     removed = rng.random(len(carted)) < REMOVE_RATE
     bought = ~removed & (rng.random(len(carted)) < PURCHASE_RATE)
@@ -917,9 +907,7 @@ class Backlog:
         return _concat(parts) if parts else None
 
 
-def order_lines(
-    purchases: Columns, catalogue: Catalogue, first_order: int, rng: np.random.Generator
-) -> Columns:
+def order_lines(purchases: Columns, catalogue: Catalogue, first_order: int, rng: np.random.Generator) -> Columns:
     """Purchased lines -> placed order lines: one order per session, numbered in checkout order."""
     new_order = (
         np.r_[True, purchases["session"][1:] != purchases["session"][:-1]]
@@ -1140,9 +1128,7 @@ def reviews_table(
     due: Columns, catalogue: Catalogue, users: Users, day: date, first_review: int, rng: np.random.Generator
 ) -> pa.Table:
     """Reviews written today, in time order; review ids count on from ``first_review``."""
-    seconds = due["earliest_second"] + rng.random(len(due["user"])) * (
-        SECONDS_PER_DAY - due["earliest_second"]
-    )
+    seconds = due["earliest_second"] + rng.random(len(due["user"])) * (SECONDS_PER_DAY - due["earliest_second"])
     order = np.argsort(_whole_seconds(seconds), kind="stable")
     product = due["product"][order]
     kind, rating = _review_kinds_and_ratings(due["liked"][order], rng)
@@ -1173,9 +1159,7 @@ def _empty_reviews() -> Columns:
 
 # ---------------------------------------------------------------- dirt
 
-BadValues = Callable[
-    [pa.Array, np.random.Generator, date], pa.Array
-]  # (column values, rng, day) -> bad values
+BadValues = Callable[[pa.Array, np.random.Generator, date], pa.Array]  # (column values, rng, day) -> bad values
 
 
 @dataclass(frozen=True)
@@ -1297,9 +1281,7 @@ def inject_dirt(
             continue
         rows = source.take(rng.integers(0, source.num_rows, counts[kind]))
         if dirt.column is not None:
-            rows = _with_column(
-                rows, dirt.column, dirt.bad_values(rows[dirt.column].combine_chunks(), rng, day)
-            )
+            rows = _with_column(rows, dirt.column, dirt.bad_values(rows[dirt.column].combine_chunks(), rng, day))
             if fresh_ids is not None:
                 rows = _with_column(rows, FRESH_ID_COLUMN[entity], fresh_ids(counts[kind]))
         copies.append(rows)
@@ -1357,9 +1339,7 @@ class _Shop:
         config, catalogue, users, counters = self.config, self.catalogue, self.users, self.counters
         day = config.start + timedelta(days=day_index)
 
-        changed = apply_catalogue_updates(
-            catalogue, day_index, _day_rng(config.seed, day_index, "catalogue_updates")
-        )
+        changed = apply_catalogue_updates(catalogue, day_index, _day_rng(config.seed, day_index, "catalogue_updates"))
         listed = np.union1d(np.flatnonzero(catalogue.launch_day == day_index), changed)
 
         clicks, purchases = simulate_sessions(

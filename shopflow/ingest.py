@@ -13,6 +13,8 @@ delivery day). A file is loaded whole or not at all:
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import logging
 from dataclasses import dataclass, field
@@ -137,13 +139,20 @@ def ingest_landing(settings: Settings, until: date | None = None, redeliver: boo
             _ingest_file(con, landing, settings.landing_dir, redeliver, report)
     log.info(
         "ingest: %d file(s) loaded (%d rows), %d unchanged, %d refused",
-        len(report.loaded), report.rows_loaded, len(report.unchanged), len(report.refused),
+        len(report.loaded),
+        report.rows_loaded,
+        len(report.unchanged),
+        len(report.refused),
     )
     return report
 
 
 def _ingest_file(
-    con: duckdb.DuckDBPyConnection, landing: LandingFile, landing_dir: Path, redeliver: bool, report: IngestReport
+    con: duckdb.DuckDBPyConnection,
+    landing: LandingFile,
+    landing_dir: Path,
+    redeliver: bool,
+    report: IngestReport,
 ) -> None:
     name = str(landing.path.relative_to(landing_dir))
     sha256 = file_sha256(landing.path)
@@ -164,7 +173,7 @@ def _ingest_file(
         return
     try:
         rows, extra = _load_file(con, landing, name, sha256, version=len(previous) + 1)
-    except (ContractError, duckdb.Error) as exc:
+    except (ContractError, duckdb.Error, OSError, UnicodeDecodeError, EOFError) as exc:
         _refuse(con, report, name, _first_line(exc), landing, sha256)
         return
     if extra:
@@ -178,14 +187,19 @@ def _load_file(
     """Append one file to ``raw.<entity>`` and record it in ``audit.loads``, in one transaction."""
     if landing.path.stat().st_size == 0:
         raise ContractError("empty file (not even a header row)")
+    if landing.path.name.endswith(".gz"):
+        _check_gzip_complete(landing.path)
     source = _reader_sql(landing)
-    header = [row[0] for row in con.execute(f"describe select * from {source}").fetchall()]
-    by_name: dict[str, str] = {}
-    for column in header:
+    reader_columns = [row[0] for row in con.execute(f"describe select * from {source}").fetchall()]
+    header = _csv_header(landing.path) if landing.file_format == "csv" else reader_columns
+    if len(header) != len(reader_columns):
+        raise ContractError(f"header has {len(header)} columns but the reader found {len(reader_columns)}")
+    by_name: dict[str, str] = {}  # contract name -> the reader's column name
+    for column, reader_column in zip(header, reader_columns, strict=True):
         normalized = normalize_column(column)
         if normalized in by_name:
             raise ContractError(f"column {normalized!r} appears twice in the header")
-        by_name[normalized] = column
+        by_name[normalized] = reader_column
     missing = landing.entity.missing_required(by_name)
     if missing:
         raise ContractError(f"missing required column(s) {', '.join(missing)}; header is {header}")
@@ -194,9 +208,7 @@ def _load_file(
     def value(column: str) -> str:
         return f"cast({quote_ident(by_name[column])} as varchar)" if column in by_name else "null"
 
-    extra_json = (
-        "json_object(" + ", ".join(f"{sql_literal(c)}, {value(c)}" for c in extra) + ")" if extra else "null"
-    )
+    extra_json = "json_object(" + ", ".join(f"{sql_literal(c)}, {value(c)}" for c in extra) + ")" if extra else "null"
     selected = [f"{value(c)} as {quote_ident(c)}" for c in landing.entity.columns]
     con.execute("begin transaction")
     try:
@@ -214,16 +226,45 @@ def _load_file(
             """,
             [load_id, name, landing.day],
         )
-        rows = con.execute(f"select count(*) from raw.{landing.entity.name} where _load_id = ?", [load_id]).fetchall()[0][0]
+        rows = con.execute(f"select count(*) from raw.{landing.entity.name} where _load_id = ?", [load_id]).fetchall()[
+            0
+        ][0]
         con.execute(
             "insert into audit.loads values (?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)",
-            [load_id, landing.entity.name, landing.day, version, name, sha256, landing.path.stat().st_size, rows, extra],
+            [
+                load_id,
+                landing.entity.name,
+                landing.day,
+                version,
+                name,
+                sha256,
+                landing.path.stat().st_size,
+                rows,
+                extra,
+            ],
         )
         con.execute("commit")
     except BaseException:
         con.execute("rollback")
         raise
     return rows, extra
+
+
+def _check_gzip_complete(path: Path) -> None:
+    """Decompress to the end: DuckDB reads a truncated gzip without complaint, silently dropping its tail."""
+    try:
+        with gzip.open(path, "rb") as handle:
+            while handle.read(1 << 20):
+                pass
+    except (EOFError, OSError, gzip.BadGzipFile) as exc:
+        raise ContractError(f"corrupt or truncated gzip: {exc}") from exc
+
+
+def _csv_header(path: Path) -> list[str]:
+    """The header cells exactly as delivered (DuckDB would silently rename duplicated names)."""
+    opener = gzip.open if path.name.endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8-sig", newline="") as handle:
+        return next(csv.reader(handle), [])
 
 
 def _reader_sql(landing: LandingFile) -> str:

@@ -115,9 +115,7 @@ def find_day_files(source_dir: Path) -> dict[date, Path]:
             raise ValueError(f"{folder}: day {day} is delivered twice ({found[day].name} and {path.name})")
         found[day] = path
     if not found:
-        raise FileNotFoundError(
-            f"no YYYY-MM-DD.csv or YYYY-MM-DD.csv.gz files in Online Retail folder {folder}"
-        )
+        raise FileNotFoundError(f"no YYYY-MM-DD.csv or YYYY-MM-DD.csv.gz files in Online Retail folder {folder}")
     return dict(sorted(found.items()))
 
 
@@ -269,9 +267,7 @@ def _write_csv(path: Path, header: tuple[str, ...], rows: Iterable[list[str]]) -
     os.replace(tmp, path)
 
 
-def import_online_retail(
-    source_dir: Path, landing_dir: Path, days: list[date] | None = None
-) -> ImportSummary:
+def import_online_retail(source_dir: Path, landing_dir: Path, days: list[date] | None = None) -> ImportSummary:
     """Map the Online Retail day files in ``source_dir`` into ``landing_dir`` (see the module docstring)."""
     files = find_day_files(source_dir)
     landing_dir = Path(landing_dir)

@@ -11,7 +11,7 @@ import json
 import logging
 import os
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 
 from shopflow.settings import Settings
 from shopflow.warehouse import connect, list_tables, quote_ident, sql_literal, table_fingerprints
@@ -52,7 +52,12 @@ def publish_snapshot(settings: Settings, run_date: date, dbt_invocation_id: str 
             con.execute(
                 "create table main.snapshot_info as select ? as run_date, ? as published_at, "
                 "? as dbt_invocation_id, ? as tables",
-                [run_date, datetime.now(timezone.utc).replace(tzinfo=None), dbt_invocation_id, json.dumps(fingerprints)],
+                [
+                    run_date,
+                    datetime.now(UTC).replace(tzinfo=None),
+                    dbt_invocation_id,
+                    json.dumps(fingerprints),
+                ],
             )
             con.execute("checkpoint")
         os.replace(staging_file, target)

@@ -24,7 +24,8 @@ class Settings(BaseSettings):
     home: Path = Field(Path("var"), description="Data root; relative paths resolve against the working directory.")
     dbt_project_dir: Path = Field(PROJECT_ROOT / "dbt_project", description="The dbt project (models, tests, seeds).")
     datasets_dir: Path = Field(
-        PROJECT_ROOT.parent / "shared" / "datasets", description="Read-only real datasets for imports and benchmarks."
+        PROJECT_ROOT.parent / "shared" / "datasets",
+        description="Read-only real datasets for imports and benchmarks.",
     )
     timezone: str = Field("UTC", description="Timezone of the nightly schedule.")
     duckdb_threads: int = Field(2, ge=1, description="Threads DuckDB may use for ingest, dbt and publish.")

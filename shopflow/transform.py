@@ -42,10 +42,14 @@ def dbt_args(settings: Settings, command: str, run_date: date | None, *extra: st
     """The dbt CLI arguments shopflow uses: project and profile from the repo, target/logs under the data root."""
     args = [
         command,
-        "--project-dir", str(settings.dbt_project_dir),
-        "--profiles-dir", str(settings.dbt_project_dir),
-        "--target-path", str(settings.dbt_target_dir),
-        "--log-path", str(settings.dbt_log_dir),
+        "--project-dir",
+        str(settings.dbt_project_dir),
+        "--profiles-dir",
+        str(settings.dbt_project_dir),
+        "--target-path",
+        str(settings.dbt_target_dir),
+        "--log-path",
+        str(settings.dbt_log_dir),
     ]
     if run_date is not None:
         args += ["--vars", json.dumps({"run_date": run_date.isoformat()})]

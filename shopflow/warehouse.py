@@ -22,7 +22,9 @@ def quote_ident(name: str) -> str:
 
 
 @contextmanager
-def connect(settings: Settings, path: Path | None = None, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    settings: Settings, path: Path | None = None, read_only: bool = False
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``path`` (default: the warehouse) with the configured threads and memory cap; always closes."""
     path = path or settings.warehouse_path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -37,7 +39,9 @@ def connect(settings: Settings, path: Path | None = None, read_only: bool = Fals
         con.close()
 
 
-def list_tables(con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...], catalog: str | None = None) -> list[tuple[str, str]]:
+def list_tables(
+    con: duckdb.DuckDBPyConnection, schemas: tuple[str, ...], catalog: str | None = None
+) -> list[tuple[str, str]]:
     """(schema, table) of every base table in ``schemas`` of ``catalog`` (default: the connection's database)."""
     return con.execute(
         "select table_schema, table_name from information_schema.tables "

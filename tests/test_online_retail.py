@@ -52,8 +52,7 @@ def source_rows(day: date) -> list[dict[str, str]]:
 
 def products_by_day(landing: Path) -> dict[date, dict[str, dict[str, str]]]:
     return {
-        day: {r["product_id"]: r for r in read_rows(landing_path(landing, "products", day))}
-        for day in (D1, D2, D3)
+        day: {r["product_id"]: r for r in read_rows(landing_path(landing, "products", day))} for day in (D1, D2, D3)
     }
 
 
@@ -78,9 +77,7 @@ def test_writes_one_orders_and_one_products_file_per_day_in_the_contract_layout(
             assert tuple(next(csv.reader(fh))) == parsed.entity.columns
         assert b"\r" not in path.read_bytes()
     assert summary.rows["orders"] == sum(len(source_rows(d)) for d in (D1, D2, D3)) == 24
-    assert summary.rows["products"] == sum(
-        len(read_rows(landing_path(landing, "products", d))) for d in (D1, D2, D3)
-    )
+    assert summary.rows["products"] == sum(len(read_rows(landing_path(landing, "products", d))) for d in (D1, D2, D3))
     assert json.loads(json.dumps(summary.to_dict()))["rows"] == summary.rows
 
 
