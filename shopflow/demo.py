@@ -687,6 +687,7 @@ class Users:
 
 
 def build_users(config: DemoConfig, rng: np.random.Generator) -> Users:
+    """Draw tastes (a main cluster, a second often in the same category, sometimes a third), brands, countries."""
     n = config.users
     main = rng.integers(0, N_CLUSTERS, n)
     other_style = (main % STYLES_PER_CATEGORY + rng.integers(1, STYLES_PER_CATEGORY, n)) % STYLES_PER_CATEGORY
@@ -754,11 +755,17 @@ def _diurnal_seconds(n: int, rng: np.random.Generator) -> np.ndarray:
     return hour * 3600 + rng.integers(0, 3600, n)
 
 
-def _rank_within_runs(groups: np.ndarray) -> np.ndarray:
+def _run_starts(values: np.ndarray) -> np.ndarray:
+    """True where a run of equal consecutive values begins."""
+    starts = np.ones(len(values), dtype=bool)
+    starts[1:] = values[1:] != values[:-1]
+    return starts
+
+
+def _rank_within_runs(values: np.ndarray) -> np.ndarray:
     """1-based position of each entry within its run of equal consecutive values."""
-    index = np.arange(len(groups))
-    run_start = np.r_[True, groups[1:] != groups[:-1]] if len(groups) else np.zeros(0, dtype=bool)
-    return index - np.maximum.accumulate(np.where(run_start, index, 0)) + 1
+    index = np.arange(len(values))
+    return index - np.maximum.accumulate(np.where(_run_starts(values), index, 0)) + 1
 
 
 def _seconds_since_session_start(views_per_session: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -909,11 +916,7 @@ class Backlog:
 
 def order_lines(purchases: Columns, catalogue: Catalogue, first_order: int, rng: np.random.Generator) -> Columns:
     """Purchased lines -> placed order lines: one order per session, numbered in checkout order."""
-    new_order = (
-        np.r_[True, purchases["session"][1:] != purchases["session"][:-1]]
-        if len(purchases["session"])
-        else np.zeros(0, dtype=bool)
-    )
+    new_order = _run_starts(purchases["session"])
     quantities = np.array(list(QUANTITY_SHARE))
     return {
         "order": first_order + np.cumsum(new_order) - 1,

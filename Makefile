@@ -1,0 +1,37 @@
+# shopflow — `make run` and `make test` are the whole quick start; `make help` lists everything.
+.DEFAULT_GOAL := help
+SHELL := /bin/bash
+MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+
+.PHONY: help install run test lint format clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+$(INSTALLED): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	@touch $@
+
+install: $(INSTALLED) ## Create .venv and install shopflow with the pinned, tested dependency set (once)
+
+run: install ## Generate the demo shop into ./var and run one nightly: ingest → dbt build (+tests) → publish
+	$(BIN)/shopflow demo
+	$(BIN)/shopflow nightly
+
+test: install ## Run the whole test suite, slow tests included (what CI runs)
+	$(BIN)/python -m pytest
+
+lint: install ## ruff lint and format check
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+format: install ## ruff autofix and format
+	$(BIN)/ruff check --fix . && $(BIN)/ruff format .
+
+clean: ## Delete the data root ./var (landing files, warehouse, snapshot, run state)
+	rm -rf var

@@ -1,0 +1,71 @@
+"""The real nightly flow, end to end, on a tiny synthetic shop."""
+
+from datetime import date
+
+import duckdb
+import pytest
+
+from shopflow.demo import DemoConfig, generate_demo_shop
+from shopflow.flows.nightly import dbt_build_task, ingest_task, nightly
+from shopflow.ingest import IngestError
+from shopflow.settings import Settings
+from shopflow.warehouse import connect, table_fingerprints
+
+TINY_SHOP = DemoConfig(products=40, users=60, days=3, seed=7, start=date(2026, 3, 1), dirt_rate=0.05)
+
+
+def published_fingerprints(settings: Settings) -> dict:
+    with duckdb.connect(str(settings.analytics_path), read_only=True) as con:
+        return table_fingerprints(con, ("marts", "quarantine"))
+
+
+def raw_row_count(settings: Settings) -> int:
+    with connect(settings, read_only=True) as con:
+        return sum(
+            con.execute(f"select count(*) from raw.{e}").fetchall()[0][0]
+            for e in ("orders", "clicks", "products", "reviews")
+        )
+
+
+@pytest.mark.slow
+def test_nightly_publishes_balanced_marts_and_a_rerun_changes_nothing(settings: Settings) -> None:
+    generate_demo_shop(TINY_SHOP, settings.landing_dir)
+
+    summary = nightly(run_date=date(2026, 3, 3))
+
+    assert summary["run_date"] == "2026-03-03"
+    assert all(entity["is_balanced"] for entity in summary["row_accounting"])
+    assert {e["entity"] for e in summary["row_accounting"]} == {"orders", "clicks", "products", "reviews"}
+    first = published_fingerprints(settings)
+    assert first["marts.fct_interactions"]["rows"] > 0 and first["marts.dim_products"]["rows"] > 0
+    assert (settings.reports_dir / "2026-03-03" / "nightly.json").exists()
+    raw_rows = raw_row_count(settings)
+
+    again = nightly(run_date=date(2026, 3, 3))
+
+    assert again["ingest"]["loaded"] == [] and raw_row_count(settings) == raw_rows
+    assert published_fingerprints(settings) == first
+
+
+@pytest.mark.slow
+def test_a_refused_delivery_fails_the_night_before_dbt_and_keeps_the_snapshot(settings: Settings) -> None:
+    generate_demo_shop(TINY_SHOP, settings.landing_dir)
+    nightly(run_date=date(2026, 3, 2))
+    snapshot = settings.analytics_path.read_bytes()
+    (settings.landing_dir / "orders" / "2026-03-03.csv").write_text("order_id,user_id\nO1,U1\n")
+
+    state = nightly(run_date=date(2026, 3, 3), return_state=True)
+
+    assert state.is_failed()
+    assert "orders/2026-03-03.csv" in state.message and "missing required column" in state.message
+    assert settings.analytics_path.read_bytes() == snapshot
+
+
+def test_task_bodies_run_without_the_engine(settings: Settings, write_landing) -> None:
+    write_landing("products", "2026-01-01", [{"product_id": "P1", "title": "Lamp"}])
+    loaded = ingest_task.fn(settings, date(2026, 1, 1))
+    assert [f["file"] for f in loaded["loaded"]] == ["products/2026-01-01.csv"]
+    write_landing("orders", "2026-01-01", [{"order_id": "O1"}])
+    with pytest.raises(IngestError, match="missing required column"):
+        ingest_task.fn(settings, date(2026, 1, 1))
+    assert dbt_build_task.fn is not None

@@ -1,0 +1,201 @@
+"""dbt on a tiny two-day shop whose every row has a known fate."""
+
+import csv
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from shopflow.contract import landing_path
+from shopflow.ingest import ingest_landing
+from shopflow.settings import Settings
+from shopflow.transform import DbtBuildError, build_warehouse
+from shopflow.warehouse import connect, row_accounting, table_fingerprints
+
+PRODUCTS_DAY1 = [
+    # product_id, title, category, price, attributes
+    ("P1", "Oak Desk Lamp", "lighting", "39.90", '{"color": "oak", "height_cm": 40}'),
+    ("P2", "Steel Kettle", "kitchen", "24.50", "[1, 2]"),  # bad_attributes ...
+    ("P2", "Steel Kettle", "kitchen", "24.50", "{}"),  # ... the clean row of the same delivery wins
+    ("P3", "", "kitchen", "5.00", ""),  # missing_title
+    ("POST", "Postage", "", "", ""),  # non_product_item
+    ("P4", "Mug", "kitchen", "-1", ""),  # non_positive_price
+]
+PRODUCTS_DAY2 = [("P1", "Oak Desk Lamp XL", "lighting", "44.90", '{"color": "oak"}')]  # a new version
+ORDERS_DAY1 = [
+    # order_id, line_no, user_id, product_id, quantity, unit_price, ordered_at  -> expected reason
+    ("O1", "1", "U1", "P1", "2", "39.90", "2026-01-01 10:00:00"),  # clean
+    ("O1", "1", "U1", "P1", "2", "39.90", "2026-01-01 10:00:00"),  # duplicate_row
+    ("O1", "2", "U1", "P2", "1", "24.50", "2026-01-01 10:00:00"),  # clean
+    ("O2", "1", "U2", "P9", "1", "1.00", "2026-01-01 11:00:00"),  # unknown_product
+    ("O3", "1", "", "P1", "1", "39.90", "2026-01-01 11:00:00"),  # missing_user_id
+    ("O4", "1", "U3", "P1", "two", "39.90", "2026-01-01 11:00:00"),  # bad_quantity
+    ("O5", "1", "U3", "P1", "1", "39.90", "2027-01-01 11:00:00"),  # future_timestamp
+    ("O6", "1", "U3", "POST", "1", "3.00", "2026-01-01 11:00:00"),  # non_product_item
+    ("O7", "1", "U3", "P3", "1", "5.00", "2026-01-01 11:00:00"),  # unknown_product (its product is quarantined)
+]
+ORDERS_DAY2 = [
+    ("O1", "1001", "U1", "P1", "-1", "39.90", "2026-01-02 09:00:00"),  # clean return
+    ("O1", "1", "U1", "P1", "2", "39.90", "2026-01-01 10:00:00"),  # duplicate_row across days
+    ("O8", "1", "U2", "P2", "3", "24.50", "2026-01-02 12:00:00"),  # clean
+]
+CLICKS_DAY1 = [
+    # event_id, session_id, user_id, product_id, event_type, occurred_at
+    ("E1", "S1", "U1", "P1", "view", "2026-01-01 09:00:00"),
+    ("E1", "S1", "U1", "P1", "view", "2026-01-01 09:00:00"),  # duplicate_event
+    ("E2", "S1", "U1", "P1", "add_to_cart", "2026-01-01 09:01:00"),
+    ("E3", "S1", "U1", "P2", "hover", "2026-01-01 09:02:00"),  # bad_event_type
+    ("E4", "S2", "U4", "P2", "view", "2026-01-01 09:03:00"),
+    ("E5", "S2", "U4", "P2", "view", "not a time"),  # bad_timestamp
+]
+REVIEWS_DAY2 = [
+    # review_id, product_id, user_id, rating, title, body, created_at
+    ("R1", "P1", "U1", "5", "Great", "Lovely lamp; it's \"bright\"", "2026-01-02 13:00:00"),
+    ("R2", "P1", "U2", "7", "Hm", "Too bright", "2026-01-02 13:00:00"),  # bad_rating
+    ("R3", "P2", "U2", "", "", "   ", "2026-01-02 13:00:00"),  # missing_body
+]
+
+
+def write(settings: Settings, entity: str, day: str, columns: list[str], rows: list[tuple]) -> None:
+    path = landing_path(settings.landing_dir, entity, date.fromisoformat(day))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(columns)
+        writer.writerows(rows)
+
+
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    settings = Settings(home=tmp_path_factory.mktemp("shop"))
+    product_columns = ["product_id", "title", "category", "price", "attributes"]
+    order_columns = ["order_id", "line_no", "user_id", "product_id", "quantity", "unit_price", "ordered_at"]
+    write(settings, "products", "2026-01-01", product_columns, PRODUCTS_DAY1)
+    write(settings, "products", "2026-01-02", product_columns, PRODUCTS_DAY2)
+    write(settings, "orders", "2026-01-01", order_columns, ORDERS_DAY1)
+    write(settings, "orders", "2026-01-02", order_columns, ORDERS_DAY2)
+    write(
+        settings,
+        "clicks",
+        "2026-01-01",
+        ["event_id", "session_id", "user_id", "product_id", "event_type", "occurred_at"],
+        CLICKS_DAY1,
+    )
+    write(
+        settings,
+        "reviews",
+        "2026-01-02",
+        ["review_id", "product_id", "user_id", "rating", "title", "body", "created_at"],
+        REVIEWS_DAY2,
+    )
+    ingest_landing(settings).raise_for_refusals()
+    build_warehouse(settings, date(2026, 1, 2))
+    return settings
+
+
+def query(settings: Settings, sql: str) -> list[tuple]:
+    with connect(settings, read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def reasons(settings: Settings, entity: str) -> list[tuple]:
+    return query(
+        settings,
+        f"select delivery_date::varchar, source_row_number, quarantine_reason from quarantine.quarantine_{entity} "
+        "order by delivery_date, source_row_number",
+    )
+
+
+def test_every_dirty_order_line_gets_its_reason(shop: Settings) -> None:
+    assert reasons(shop, "orders") == [
+        ("2026-01-01", 2, "duplicate_row"),
+        ("2026-01-01", 4, "unknown_product"),
+        ("2026-01-01", 5, "missing_user_id"),
+        ("2026-01-01", 6, "bad_quantity"),
+        ("2026-01-01", 7, "future_timestamp"),
+        ("2026-01-01", 8, "non_product_item"),
+        ("2026-01-01", 9, "unknown_product"),
+        ("2026-01-02", 2, "duplicate_row"),
+    ]
+
+
+def test_every_dirty_catalogue_click_and_review_row_gets_its_reason(shop: Settings) -> None:
+    assert reasons(shop, "products") == [
+        ("2026-01-01", 2, "bad_attributes"),
+        ("2026-01-01", 4, "missing_title"),
+        ("2026-01-01", 5, "non_product_item"),
+        ("2026-01-01", 6, "non_positive_price"),
+    ]
+    assert reasons(shop, "clicks") == [
+        ("2026-01-01", 2, "duplicate_event"),
+        ("2026-01-01", 4, "bad_event_type"),
+        ("2026-01-01", 6, "bad_timestamp"),
+    ]
+    assert reasons(shop, "reviews") == [("2026-01-02", 2, "bad_rating"), ("2026-01-02", 3, "missing_body")]
+
+
+def test_quarantine_keeps_the_delivered_values(shop: Settings) -> None:
+    (raw_record,) = query(shop, "select raw_record from quarantine.quarantine_orders where quarantine_reason = 'bad_quantity'")[0]
+    assert '"quantity":"two"' in raw_record
+
+
+def test_row_accounting_balances_for_every_entity(shop: Settings) -> None:
+    accounting = {row["entity"]: row for row in row_accounting(shop)}
+    assert {e: (r["raw_rows"], r["clean_rows"], r["quarantined_rows"]) for e, r in accounting.items()} == {
+        "orders": (12, 4, 8),
+        "products": (7, 3, 4),
+        "clicks": (6, 3, 3),
+        "reviews": (3, 1, 2),
+    }
+    assert all(row["is_balanced"] for row in accounting.values())
+    assert accounting["orders"]["quarantined_by_reason"]["duplicate_row"] == 2
+
+
+def test_marts_hold_the_known_answers(shop: Settings) -> None:
+    assert query(shop, "select product_id, title, price::double, n_versions from marts.dim_products order by 1") == [
+        ("P1", "Oak Desk Lamp XL", 44.9, 2),
+        ("P2", "Steel Kettle", 24.5, 1),
+    ]
+    # U1 × P1: 1 view, 1 cart, bought 2 and returned 1 → 1 + 3 + 10·ln 2
+    assert query(
+        shop,
+        "select n_views, n_add_to_cart, units_bought, units_returned, round(weight, 6) from marts.fct_interactions "
+        "where user_id = 'U1' and product_id = 'P1'",
+    ) == [(1, 1, 2, 1, 10.931472)]
+    assert query(
+        shop,
+        "select kpi_date::varchar, orders, gross_revenue::double, returns_amount::double, visitors, conversion_rate "
+        "from marts.daily_kpis order by 1",
+    ) == [("2026-01-01", 1, 104.3, 0.0, 2, 0.5), ("2026-01-02", 1, 73.5, 39.9, None, None)]
+    assert query(shop, "select user_id, n_orders, n_reviews from marts.dim_users order by 1") == [
+        ("U1", 1, 1),
+        ("U2", 1, 0),
+        ("U4", 0, 0),
+    ]
+
+
+def test_building_the_same_night_twice_gives_identical_marts(shop: Settings) -> None:
+    with connect(shop, read_only=True) as con:
+        before = table_fingerprints(con, ("marts", "quarantine"))
+    build_warehouse(shop, date(2026, 1, 2))
+    with connect(shop, read_only=True) as con:
+        assert table_fingerprints(con, ("marts", "quarantine")) == before
+
+
+def test_an_earlier_night_sees_only_its_deliveries(shop: Settings) -> None:
+    build_warehouse(shop, date(2026, 1, 1))
+    try:
+        assert query(shop, "select title from marts.dim_products where product_id = 'P1'") == [("Oak Desk Lamp",)]
+        assert query(shop, "select count(*) from marts.fct_reviews") == [(0,)]
+    finally:
+        build_warehouse(shop, date(2026, 1, 2))
+
+
+def test_a_failing_build_names_the_failing_node(tmp_path: Path) -> None:
+    settings = Settings(home=tmp_path)  # no raw tables at all: every staging view fails
+    with pytest.raises(DbtBuildError, match="stg_shop__orders"):
+        build_warehouse(settings, date(2026, 1, 1))
+    assert not duckdb.connect(str(settings.warehouse_path)).execute(
+        "select count(*) from information_schema.tables where table_schema = 'marts'"
+    ).fetchall()[0][0]
