@@ -69,3 +69,13 @@ final as (
 
 select * from final
 {%- endmacro %}
+
+{#- The lineage every staging model carries from raw: where the row came from, and whether a later delivery of
+    the same day replaced its file (load ids only grow, so the newest file of a day has the largest load id). -#}
+{% macro lineage_columns() -%}
+        _load_id as load_id,
+        _row_number as source_row_number,
+        _source_file as source_file,
+        _delivery_date,
+        _load_id < max(_load_id) over (partition by _delivery_date) as is_superseded
+{%- endmacro %}

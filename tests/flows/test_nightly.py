@@ -13,6 +13,44 @@ from shopflow.warehouse import connect, table_fingerprints
 
 TINY_SHOP = DemoConfig(products=40, users=60, days=3, seed=7, start=date(2026, 3, 1), dirt_rate=0.05)
 
+#: The generator's dirt kinds and the quarantine reason cleaning must give each (the generator's ground truth).
+EXPECTED_REASON = {
+    "duplicate_row": "duplicate_row",
+    "duplicate_across_days": "duplicate_row",
+    "duplicate_event": "duplicate_event",
+    "duplicate_review_id": "duplicate_review_id",
+    "null_user_id": "missing_user_id",
+    "null_product_id": "missing_product_id",
+    "null_title": "missing_title",
+    "empty_body": "missing_body",
+    "zero_quantity": "zero_quantity",
+    "absurd_quantity": "absurd_quantity",
+    "negative_price": "non_positive_price",
+    "absurd_price": "absurd_price",
+    "unknown_product": "unknown_product",
+    "future_timestamp": "future_timestamp",
+    "unparsable_timestamp": "bad_timestamp",
+    "bad_quantity_type": "bad_quantity",
+    "bad_event_type": "bad_event_type",
+    "bad_attributes": "bad_attributes",
+    "rating_out_of_range": "bad_rating",
+    "bad_rating_type": "bad_rating",
+}
+PRICE_TYPE_REASON = {"orders": "bad_unit_price", "products": "bad_price"}
+
+
+def expected_quarantine(dirt: dict[str, dict[str, int]]) -> dict[tuple[str, str], int]:
+    expected: dict[tuple[str, str], int] = {}
+    for entity, kinds in dirt.items():
+        for kind, rows in kinds.items():
+            if not rows:
+                continue
+            reason = PRICE_TYPE_REASON[entity] if kind == "bad_price_type" else EXPECTED_REASON[kind]
+            if entity == "products" and kind == "duplicate_row":
+                reason = "duplicate_product_row"
+            expected[(entity, reason)] = expected.get((entity, reason), 0) + rows
+    return expected
+
 
 def published_fingerprints(settings: Settings) -> dict:
     with duckdb.connect(str(settings.analytics_path), read_only=True) as con:
@@ -29,7 +67,7 @@ def raw_row_count(settings: Settings) -> int:
 
 @pytest.mark.slow
 def test_nightly_publishes_balanced_marts_and_a_rerun_changes_nothing(settings: Settings) -> None:
-    generate_demo_shop(TINY_SHOP, settings.landing_dir)
+    demo = generate_demo_shop(TINY_SHOP, settings.landing_dir)
 
     summary = nightly(run_date=date(2026, 3, 3))
 
@@ -39,6 +77,12 @@ def test_nightly_publishes_balanced_marts_and_a_rerun_changes_nothing(settings: 
     first = published_fingerprints(settings)
     assert first["marts.fct_interactions"]["rows"] > 0 and first["marts.dim_products"]["rows"] > 0
     assert (settings.reports_dir / "2026-03-03" / "nightly.json").exists()
+    quarantined = {
+        (entity["entity"], reason): rows
+        for entity in summary["row_accounting"]
+        for reason, rows in entity["quarantined_by_reason"].items()
+    }
+    assert quarantined == expected_quarantine(demo.dirt)  # every injected defect, and nothing else
     raw_rows = raw_row_count(settings)
 
     again = nightly(run_date=date(2026, 3, 3))

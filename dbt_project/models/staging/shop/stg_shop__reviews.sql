@@ -12,11 +12,7 @@ source as (
 typed as (
     select
         ---------- lineage
-        _load_id as load_id,
-        _row_number as source_row_number,
-        _source_file as source_file,
-        _delivery_date,
-        _load_id < max(_load_id) over (partition by _delivery_date) as is_superseded,
+        {{ lineage_columns() }},
         ---------- ids
         {{ clean_text('source.review_id') }} as review_id,
         {{ clean_text('source.product_id') }} as product_id,
