@@ -93,6 +93,7 @@ RUNTIME_DEFAULTS = {
     "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "180",
     "PREFECT_LOGGING_TO_API_BATCH_INTERVAL": "0.5",
     "PREFECT_LOGGING_EXTRA_LOGGERS": "shopflow",  # our module loggers show up in Prefect run logs
+    "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",  # ...and stay quiet when called outside a flow
 }
 
 

@@ -21,7 +21,8 @@ def test_help_is_quick_and_lists_the_commands() -> None:
         [
             sys.executable,
             "-c",
-            "import sys, shopflow.cli; print(sorted(m for m in ('duckdb', 'prefect', 'dbt', 'torch', 'pandas') if m in sys.modules))",
+            "import sys, shopflow.cli; "
+            "print(sorted(m for m in ('duckdb', 'prefect', 'dbt', 'torch', 'pandas') if m in sys.modules))",
         ],
         capture_output=True,
         text=True,

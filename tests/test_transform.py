@@ -51,7 +51,7 @@ CLICKS_DAY1 = [
 ]
 REVIEWS_DAY2 = [
     # review_id, product_id, user_id, rating, title, body, created_at
-    ("R1", "P1", "U1", "5", "Great", "Lovely lamp; it's \"bright\"", "2026-01-02 13:00:00"),
+    ("R1", "P1", "U1", "5", "Great", 'Lovely lamp; it\'s "bright"', "2026-01-02 13:00:00"),
     ("R2", "P1", "U2", "7", "Hm", "Too bright", "2026-01-02 13:00:00"),  # bad_rating
     ("R3", "P2", "U2", "", "", "   ", "2026-01-02 13:00:00"),  # missing_body
 ]
@@ -136,7 +136,8 @@ def test_every_dirty_catalogue_click_and_review_row_gets_its_reason(shop: Settin
 
 
 def test_quarantine_keeps_the_delivered_values(shop: Settings) -> None:
-    (raw_record,) = query(shop, "select raw_record from quarantine.quarantine_orders where quarantine_reason = 'bad_quantity'")[0]
+    sql = "select raw_record from quarantine.quarantine_orders where quarantine_reason = 'bad_quantity'"
+    (raw_record,) = query(shop, sql)[0]
     assert '"quantity":"two"' in raw_record
 
 
@@ -196,6 +197,8 @@ def test_a_failing_build_names_the_failing_node(tmp_path: Path) -> None:
     settings = Settings(home=tmp_path)  # no raw tables at all: every staging view fails
     with pytest.raises(DbtBuildError, match="stg_shop__orders"):
         build_warehouse(settings, date(2026, 1, 1))
-    assert not duckdb.connect(str(settings.warehouse_path)).execute(
-        "select count(*) from information_schema.tables where table_schema = 'marts'"
-    ).fetchall()[0][0]
+    assert (
+        not duckdb.connect(str(settings.warehouse_path))
+        .execute("select count(*) from information_schema.tables where table_schema = 'marts'")
+        .fetchall()[0][0]
+    )
