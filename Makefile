@@ -1,6 +1,7 @@
 # shopflow — `make run` and `make test` are the whole quick start; `make help` lists everything.
 .DEFAULT_GOAL := help
 SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 MAKEFLAGS += --warn-undefined-variables --no-builtin-rules
 
 PYTHON ?= python3
@@ -15,7 +16,8 @@ help: ## List the targets
 
 $(INSTALLED): pyproject.toml constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[test]' 2>&1 \
+		| { grep -v "is ignored: it is neither a file nor a directory" || true; }
 	@touch $@
 
 install: $(INSTALLED) ## Create .venv and install shopflow with the pinned, tested dependency set (once)

@@ -1,11 +1,9 @@
-"""The nightly DAG: ingest → dbt build → publish.
+"""The nightly DAG: ingest → dbt build → publish → report.
 
 Each task calls one plain function (``shopflow.ingest``, ``shopflow.transform``, ``shopflow.publish``) so the logic
 is tested without Prefect; tasks are coarse (one ``dbt build`` per night) because orchestration overhead dominates
 small runs. Run it with ``shopflow nightly`` (ephemeral Prefect) or on a schedule.
 """
-
-from __future__ import annotations
 
 import json
 from datetime import date
@@ -16,7 +14,9 @@ from prefect.cache_policies import NO_CACHE
 from shopflow.contract import latest_landing_day
 from shopflow.ingest import ingest_landing
 from shopflow.publish import publish_snapshot
+from shopflow.report import render_report
 from shopflow.settings import Settings
+from shopflow.stages import stage
 from shopflow.transform import build_warehouse
 from shopflow.warehouse import row_accounting
 
@@ -24,21 +24,37 @@ from shopflow.warehouse import row_accounting
 @task(name="ingest", cache_policy=NO_CACHE)
 def ingest_task(settings: Settings, run_date: date) -> dict:
     """Load landing files delivered up to the run date into raw; fail on any refused file."""
-    report = ingest_landing(settings, until=run_date)
-    report.raise_for_refusals()
-    return report.to_dict()
+    with stage("ingest") as record:
+        report = ingest_landing(settings, until=run_date)
+        record.rows_out = report.rows_loaded
+        report.raise_for_refusals()
+    return report.to_dict() | {"stage": record.to_dict()}
 
 
 @task(name="dbt-build", cache_policy=NO_CACHE)
 def dbt_build_task(settings: Settings, run_date: date) -> dict:
     """Build and test every dbt model for the run date; fail on any failing model or test."""
-    return build_warehouse(settings, run_date).to_dict()
+    with stage("dbt-build") as record:
+        built = build_warehouse(settings, run_date)
+        accounting = row_accounting(settings)
+        record.rows_in = sum(entity["raw_rows"] for entity in accounting)
+        record.rows_out = sum(entity["clean_rows"] for entity in accounting)
+    return built.to_dict() | {"row_accounting": accounting, "stage": record.to_dict()}
 
 
 @task(name="publish", cache_policy=NO_CACHE)
 def publish_task(settings: Settings, run_date: date, dbt_invocation_id: str | None) -> dict:
     """Swap in the analysts' snapshot of the marts."""
-    return publish_snapshot(settings, run_date, dbt_invocation_id).to_dict()
+    with stage("publish") as record:
+        published = publish_snapshot(settings, run_date, dbt_invocation_id)
+        record.rows_out = sum(int(table["rows"]) for table in published.tables.values())
+    return published.to_dict() | {"stage": record.to_dict()}
+
+
+@task(name="report", cache_policy=NO_CACHE)
+def report_task(settings: Settings, run_date: date) -> str:
+    """Render the night's HTML report from what the stages left behind."""
+    return str(render_report(settings, run_date))
 
 
 @flow(name="nightly", log_prints=True)
@@ -54,16 +70,20 @@ def nightly(run_date: date | None = None) -> dict:
     built = dbt_build_task(settings, run_date)
     published = publish_task(settings, run_date, built["invocation_id"])
 
+    stages = [step.pop("stage") for step in (ingested, built, published)]
+    accounting = built.pop("row_accounting")
     summary = {
         "run_date": run_date.isoformat(),
         "ingest": ingested,
         "dbt": built,
-        "row_accounting": row_accounting(settings),
+        "row_accounting": accounting,
         "published": published,
+        "stages": stages,
     }
     report_dir = settings.reports_dir / run_date.isoformat()
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "nightly.json").write_text(json.dumps(summary, indent=2, default=str))
+    summary["report"] = report_task(settings, run_date)
     return summary
 
 

@@ -120,7 +120,32 @@ def nightly(
         raise typer.Exit(1)
     summary = state.result()
     _print_accounting(summary["row_accounting"])
-    typer.echo(f"published {settings.analytics_path} for {summary['run_date']}")
+    typer.echo(f"published {settings.analytics_path} for {summary['run_date']}; report: {summary['report']}")
+
+
+@app.command()
+def serve() -> None:
+    """Serve the nightly run on its schedule (SHOPFLOW_NIGHTLY_CRON in SHOPFLOW_TIMEZONE) via a local Prefect
+    server on 127.0.0.1 (started if none is running, with its state under the data root). Ctrl-C stops."""
+    from shopflow.server import serve_nightly
+
+    serve_nightly(_settings())
+
+
+@app.command()
+def report() -> None:
+    """Print the path of the latest night's HTML report (open it in a browser; it works offline)."""
+    from shopflow.report import latest_report
+
+    typer.echo(latest_report(_settings()))
+
+
+@app.command()
+def docs() -> None:
+    """Generate the dbt data dictionary and lineage graph (one offline HTML file) and print its path."""
+    from shopflow.transform import generate_docs
+
+    typer.echo(generate_docs(_settings()))
 
 
 def _print_accounting(accounting: list[dict]) -> None:

@@ -28,6 +28,8 @@ class Settings(BaseSettings):
         description="Read-only real datasets for imports and benchmarks.",
     )
     timezone: str = Field("UTC", description="Timezone of the nightly schedule.")
+    nightly_cron: str = Field("0 2 * * *", description="When the nightly run starts (cron, in `timezone`).")
+    prefect_port: int = Field(4200, description="Port of the local Prefect server that `shopflow serve` uses.")
     duckdb_threads: int = Field(2, ge=1, description="Threads DuckDB may use for ingest, dbt and publish.")
     duckdb_memory_limit: str = Field("8GB", description="DuckDB memory cap, e.g. '8GB'; spills to disk beyond it.")
 

@@ -41,7 +41,7 @@ class DbtBuildResult:
 def dbt_args(settings: Settings, command: str, run_date: date | None, *extra: str) -> list[str]:
     """The dbt CLI arguments shopflow uses: project and profile from the repo, target/logs under the data root."""
     args = [
-        command,
+        *command.split(),  # e.g. "build" or "docs generate"
         "--project-dir",
         str(settings.dbt_project_dir),
         "--profiles-dir",
@@ -101,6 +101,16 @@ def run_dbt(settings: Settings, command: str, run_date: date | None = None, *ext
     result = DbtBuildResult(process.returncode == 0, invocation_id, statuses, failures, round(elapsed, 2))
     log.info("dbt %s: success=%s %s in %.1fs", command, result.success, statuses, elapsed)
     return result
+
+
+def generate_docs(settings: Settings) -> Path:
+    """dbt's data dictionary and lineage graph as one self-contained HTML file; returns its path.
+
+    Needs a built warehouse (dbt reads column types from it), so run it after a night, not during one.
+    """
+    result = run_dbt(settings, "docs generate", None, "--static")
+    result.raise_for_failures()
+    return settings.dbt_target_dir / "static_index.html"
 
 
 def build_warehouse(settings: Settings, run_date: date) -> DbtBuildResult:

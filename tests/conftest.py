@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
+import shutil
 import tempfile
 from collections.abc import Callable
 from datetime import date
@@ -14,7 +16,9 @@ from shopflow.contract import landing_path
 from shopflow.settings import Settings, configure_runtime
 
 # Thread caps, offline flags and a throw-away PREFECT_HOME for the whole session (never the user's ./var).
-configure_runtime(Settings(home=Path(tempfile.mkdtemp(prefix="shopflow-tests-"))))
+_SESSION_HOME = Path(tempfile.mkdtemp(prefix="shopflow-tests-"))
+atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
+configure_runtime(Settings(home=_SESSION_HOME))
 
 WriteLanding = Callable[..., Path]
 

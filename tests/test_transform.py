@@ -10,7 +10,7 @@ import pytest
 from shopflow.contract import landing_path
 from shopflow.ingest import ingest_landing
 from shopflow.settings import Settings
-from shopflow.transform import DbtBuildError, build_warehouse
+from shopflow.transform import DbtBuildError, build_warehouse, generate_docs
 from shopflow.warehouse import connect, row_accounting, table_fingerprints
 
 PRODUCTS_DAY1 = [
@@ -202,3 +202,10 @@ def test_a_failing_build_names_the_failing_node(tmp_path: Path) -> None:
         .execute("select count(*) from information_schema.tables where table_schema = 'marts'")
         .fetchall()[0][0]
     )
+
+
+def test_docs_are_one_offline_html_file_with_the_marts(shop: Settings) -> None:
+    page = generate_docs(shop)
+    assert page.parent == shop.dbt_target_dir and page.name == "static_index.html"
+    html = page.read_text()
+    assert "fct_interactions" in html and "quarantine_reason" in html

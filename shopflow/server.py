@@ -1,0 +1,105 @@
+"""A local Prefect server for scheduled nights: started (or reused) on 127.0.0.1, state under the data root.
+
+Prefect's ephemeral mode runs flows but never schedules them, so the nightly schedule needs a long-running
+server; ``shopflow serve`` starts one if none answers on the configured port, serves the nightly deployment on
+its cron, and on Ctrl-C stops what it started.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from shopflow.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class PrefectServerError(RuntimeError):
+    """The local Prefect server did not come up; the message points at its log file."""
+
+
+def api_url(settings: Settings) -> str:
+    return f"http://127.0.0.1:{settings.prefect_port}/api"
+
+
+def server_is_healthy(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def start_prefect_server(settings: Settings, timeout_seconds: float = 180) -> subprocess.Popen | None:
+    """Start a Prefect server unless one already answers; returns the process we started (None when reused)."""
+    url = api_url(settings)
+    if server_is_healthy(url):
+        log.info("reusing the Prefect server at %s", url)
+        return None
+    settings.prefect_home.mkdir(parents=True, exist_ok=True)
+    log_path = settings.prefect_home / "server.log"
+    command = [str(Path(sys.executable).with_name("prefect")), "server", "start", "--host", "127.0.0.1"]
+    command += ["--port", str(settings.prefect_port)]
+    environment = os.environ | {"PREFECT_HOME": str(settings.prefect_home), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"}
+    environment.pop("PREFECT_API_URL", None)  # the server itself must not try to reach an API
+    with log_path.open("ab") as server_log:
+        process = subprocess.Popen(command, env=environment, stdout=server_log, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + timeout_seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise PrefectServerError(f"the Prefect server exited with code {process.returncode}; see {log_path}")
+        if server_is_healthy(url):
+            log.info("started a Prefect server at %s (log: %s)", url, log_path)
+            return process
+        time.sleep(1)
+    stop_prefect_server(process)
+    raise PrefectServerError(
+        f"the Prefect server did not answer at {url} within {timeout_seconds:.0f} s; see {log_path}"
+    )
+
+
+def stop_prefect_server(process: subprocess.Popen | None, timeout_seconds: float = 30) -> None:
+    """Stop a server we started (SIGINT, then SIGKILL after the timeout); a reused server is left running."""
+    if process is None or process.poll() is not None:
+        return
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def serve_nightly(settings: Settings) -> None:
+    """Serve the nightly deployment on its cron against a local server until interrupted (Ctrl-C/SIGTERM)."""
+    from prefect.schedules import Cron
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from shopflow.flows.nightly import nightly
+
+    server = start_prefect_server(settings)
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: api_url(settings)}):
+            nightly.serve(
+                name="nightly",
+                schedules=[Cron(settings.nightly_cron, timezone=settings.timezone)],
+                description="ingest → dbt build (+tests) → publish, for the latest landing day",
+                pause_on_shutdown=False,
+            )
+    except KeyboardInterrupt:
+        log.info("stopping: interrupted")
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+        stop_prefect_server(server)
+
+
+def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

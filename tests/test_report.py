@@ -1,0 +1,58 @@
+import json
+import re
+from datetime import date
+
+from shopflow.report import latest_report, render_report
+from shopflow.settings import Settings
+from shopflow.warehouse import connect
+
+
+def write_night(settings: Settings, run_date: str) -> None:
+    night = settings.reports_dir / run_date
+    night.mkdir(parents=True)
+    summary = {
+        "run_date": run_date,
+        "ingest": {"loaded": [{"entity": "orders", "rows": 120}, {"entity": "orders", "rows": 30}]},
+        "row_accounting": [
+            {
+                "entity": "orders",
+                "raw_rows": 150,
+                "clean_rows": 140,
+                "quarantined_rows": 10,
+                "is_balanced": True,
+                "quarantined_by_reason": {"duplicate_row": 7, "missing_user_id": 3},
+            }
+        ],
+        "stages": [
+            {"stage": "ingest", "status": "ok", "seconds": 1.5, "rows_in": None, "rows_out": 150, "peak_rss_mb": 90.0},
+            {
+                "stage": "dbt-build",
+                "status": "ok",
+                "seconds": 9.0,
+                "rows_in": 150,
+                "rows_out": 140,
+                "peak_rss_mb": 95.0,
+            },
+        ],
+    }
+    (night / "nightly.json").write_text(json.dumps(summary))
+    with connect(settings) as con:
+        con.execute("create schema audit")
+        con.execute(
+            "create table audit.loads as select * from (values ('orders', date '2026-01-01', 1, 120),"
+            " ('orders', date '2026-01-02', 1, 30)) as t(entity, delivery_date, version, rows)"
+        )
+
+
+def test_report_renders_offline_with_inline_images(settings: Settings) -> None:
+    write_night(settings, "2026-01-02")
+    page = render_report(settings, date(2026, 1, 2))
+    html = page.read_text()
+    assert page == settings.reports_dir / "2026-01-02" / "index.html"
+    assert latest_report(settings).read_text() == html
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', html)
+    assert len(images) == 3  # volumes, quarantine reasons, stage timings
+    assert "http://" not in html and "https://" not in html  # nothing to fetch: readable offline
+    assert re.search(r"<td>orders</td><td class=\"num\">150</td>\s*<td class=\"num\">140</td>", html)
+    assert "dbt-build" in html and ">9.0<" in html
+    assert "No recommender ran for this night." in html
