@@ -14,6 +14,7 @@ import pytest
 
 from shopflow.demo import DemoConfig, generate_demo_shop
 from shopflow.server import server_is_healthy
+from shopflow.settings import PROJECT_ROOT as REPO
 from shopflow.settings import Settings
 
 
@@ -58,6 +59,17 @@ def test_serve_schedules_the_nightly_and_runs_it_on_demand(settings: Settings, t
         final = wait_for(lambda: finished_state(api, run["id"]), 300, "the triggered run to finish")
         assert final == "COMPLETED", (tmp_path / "serve.log").read_text()[-3000:]
         assert settings.analytics_path.exists()
+
+        # the work-pool alternative: prefect.yaml deploys against the same server
+        prefect = [str(Path(sys.executable).with_name("prefect"))]
+        cli_env = environment | {"PREFECT_API_URL": api}
+        subprocess.run(
+            [*prefect, "work-pool", "create", "shopflow-local", "--type", "process"], env=cli_env, check=True
+        )
+        subprocess.run([*prefect, "--no-prompt", "deploy", "--all"], env=cli_env, cwd=REPO, check=True)
+        deployed = find_deployment(api)
+        assert deployed["work_pool_name"] == "shopflow-local"
+        assert deployed["schedules"][0]["schedule"]["cron"] == "0 2 * * *"
     finally:
         serving.send_signal(signal.SIGINT)
         serving.wait(timeout=90)

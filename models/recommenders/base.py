@@ -1,0 +1,235 @@
+"""One interface for every recommender family, a name → class registry, and directory save/load without pickle.
+
+Cf. implicit's ``RecommenderBase`` and the ``MODELS`` registry of its ``examples/lastfm.py``. A recommender is
+fitted on an :class:`~shopflow.models.interactions.InteractionMatrix` (rows = users, columns = the catalogue,
+cold products included as empty columns) and, when ``uses_text``, on item text embeddings aligned with its
+columns. Subclasses implement three methods, everything else is shared:
+
+* ``_fit()``: learn from ``self.interactions`` (and ``self.item_embeddings``);
+* ``score_users(user_rows)``: a (users × items) score matrix, higher = better, for rows of the fitted matrix;
+* ``score_similar(item_columns)``: a (items × items) similarity matrix, higher = more similar.
+
+A saved recommender is a directory: ``recommender.json`` (name, version, hyper-parameters), ``interactions.npz``
+(the fitted matrix with its ids, plus the item embeddings of text models) and the model's own arrays
+(``state.npz``, or implicit's ``.npz`` for ALS/BPR). Everything loads with ``allow_pickle=False``.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+
+from shopflow.models.interactions import InteractionMatrix
+from shopflow.models.metrics import NO_ITEM
+
+RECOMMENDERS: dict[str, type[Recommender]] = {}
+BATCH_USERS = 1024  # rows scored at once: bounds memory at BATCH_USERS × n_items float32
+
+
+@dataclass(frozen=True)
+class NoParams:
+    """Hyper-parameters of a model that has none."""
+
+
+class Recommender(ABC):
+    """A fitted-on-one-matrix recommender: top-k for its users, similar items, save/load."""
+
+    name: ClassVar[str]
+    version: ClassVar[str] = "1"  # bump when the algorithm or the saved arrays change meaning
+    uses_text: ClassVar[bool] = False  # needs item text embeddings in fit()
+    Params: ClassVar[type] = NoParams  # a frozen dataclass of hyper-parameters (JSON-serialisable values)
+    param_grid: ClassVar[dict[str, tuple]] = {}  # values tried on the validation split, per hyper-parameter
+
+    def __init__(self, **params: Any) -> None:
+        self.params = self.Params(**params)
+        self.interactions: InteractionMatrix | None = None
+        self.item_embeddings: np.ndarray | None = None
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.params})"
+
+    # ---------- the three methods a model family implements
+    @abstractmethod
+    def _fit(self) -> None:
+        """Learn from ``self.interactions`` (and ``self.item_embeddings`` when ``uses_text``)."""
+
+    @abstractmethod
+    def score_users(self, user_rows: np.ndarray) -> np.ndarray:
+        """(len(user_rows) × n_items) float32 scores for rows of the fitted matrix; seen items are not masked."""
+
+    @abstractmethod
+    def score_similar(self, item_columns: np.ndarray) -> np.ndarray:
+        """(len(item_columns) × n_items) float32 similarities of the given items to every item."""
+
+    # ---------- shared behaviour
+    def fit(self, interactions: InteractionMatrix, item_embeddings: np.ndarray | None = None) -> Self:
+        """Fit on ``interactions``; ``item_embeddings`` (n_items × d, rows aligned with its items) for text models."""
+        if self.uses_text:
+            if item_embeddings is None or len(item_embeddings) != interactions.n_items:
+                raise ValueError(f"{self.name} needs one text embedding per item of the matrix")
+            self.item_embeddings = np.asarray(item_embeddings, dtype=np.float32)
+        self.interactions = interactions
+        self._fit()
+        return self
+
+    @property
+    def fitted(self) -> InteractionMatrix:
+        if self.interactions is None:
+            raise RuntimeError(f"{self.name} is not fitted")
+        return self.interactions
+
+    def top_items(self, user_rows: np.ndarray, k: int, exclude_seen: bool = True) -> tuple[np.ndarray, np.ndarray]:
+        """Top-k item columns and scores per user row, items the user interacted with excluded by default."""
+        scores = self.score_users(user_rows)
+        if exclude_seen:
+            mask_seen(scores, self.fitted.user_items[user_rows])
+        return top_k(scores, k)
+
+    def recommend(
+        self, user_ids: np.ndarray | None = None, k: int = 20, exclude_seen: bool = True
+    ) -> pd.DataFrame:
+        """Top-k per user: columns user_id, rank (1 = best), product_id, score. Default: every fitted user."""
+        matrix = self.fitted
+        rows = np.arange(matrix.n_users) if user_ids is None else matrix.user_rows(np.asarray(user_ids, dtype=str))
+        if (rows < 0).any():
+            raise KeyError(f"{(rows < 0).sum()} user id(s) not in the fitted matrix")
+        parts = [
+            self.top_items(rows[start : start + BATCH_USERS], k, exclude_seen)
+            for start in range(0, len(rows), BATCH_USERS)
+        ]
+        return _ranked_frame(matrix.user_ids[rows], parts, matrix.item_ids, ("user_id", "product_id"), k)
+
+    def similar_items(self, item_ids: np.ndarray | None = None, k: int = 20) -> pd.DataFrame:
+        """Top-k similar products per product (itself excluded): product_id, rank, similar_product_id, score."""
+        matrix = self.fitted
+        columns = (
+            np.arange(matrix.n_items) if item_ids is None else matrix.item_columns(np.asarray(item_ids, dtype=str))
+        )
+        if (columns < 0).any():
+            raise KeyError(f"{(columns < 0).sum()} product id(s) not in the fitted matrix")
+        parts = []
+        for start in range(0, len(columns), BATCH_USERS):
+            batch = columns[start : start + BATCH_USERS]
+            scores = self.score_similar(batch)
+            scores[np.arange(len(batch)), batch] = -np.inf
+            parts.append(top_k(scores, k))
+        return _ranked_frame(matrix.item_ids[columns], parts, matrix.item_ids, ("product_id", "similar_product_id"), k)
+
+    # ---------- persistence
+    def save(self, directory: Path) -> Path:
+        """Write the fitted model to ``directory`` (created) as JSON + npz; :func:`load_recommender` reads it."""
+        matrix = self.fitted
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        manifest = {"name": self.name, "version": self.version, "params": asdict(self.params)}
+        (directory / "recommender.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        arrays = {
+            "data": matrix.user_items.data,
+            "indices": matrix.user_items.indices,
+            "indptr": matrix.user_items.indptr,
+            "user_ids": matrix.user_ids.astype(str),
+            "item_ids": matrix.item_ids.astype(str),
+        }
+        if self.item_embeddings is not None:
+            arrays["item_embeddings"] = self.item_embeddings
+        np.savez(directory / "interactions.npz", **arrays)
+        self._save_state(directory)
+        return directory
+
+    def _save_state(self, directory: Path) -> None:
+        np.savez(directory / "state.npz", **self._state())
+
+    def _load_state(self, directory: Path) -> None:
+        with np.load(directory / "state.npz", allow_pickle=False) as state:
+            self._restore({key: state[key] for key in state.files})
+
+    def _state(self) -> dict[str, np.ndarray]:
+        """The fitted arrays that ``_restore`` needs (beyond the interactions and embeddings)."""
+        return {}
+
+    def _restore(self, state: dict[str, np.ndarray]) -> None:
+        """Set the fitted arrays from ``_state()``'s output."""
+
+
+def register(cls: type[Recommender]) -> type[Recommender]:
+    """Class decorator: make ``cls`` available by its ``name`` (``create_recommender``, saved directories)."""
+    RECOMMENDERS[cls.name] = cls
+    return cls
+
+
+def recommender_class(name: str) -> type[Recommender]:
+    try:
+        return RECOMMENDERS[name]
+    except KeyError:
+        raise KeyError(f"unknown recommender {name!r}; registered: {sorted(RECOMMENDERS)}") from None
+
+
+def create_recommender(name: str, **params: Any) -> Recommender:
+    """A new, unfitted recommender of the registered family ``name`` with ``params`` over its defaults."""
+    return recommender_class(name)(**params)
+
+
+def load_recommender(directory: Path) -> Recommender:
+    """The fitted recommender saved in ``directory`` by :meth:`Recommender.save`."""
+    directory = Path(directory)
+    manifest = json.loads((directory / "recommender.json").read_text())
+    cls = recommender_class(manifest["name"])
+    if manifest["version"] != cls.version:
+        raise ValueError(f"{directory} holds {cls.name} version {manifest['version']}, this code is {cls.version}")
+    model = cls(**manifest["params"])
+    with np.load(directory / "interactions.npz", allow_pickle=False) as saved:
+        user_ids, item_ids = saved["user_ids"], saved["item_ids"]
+        matrix = sparse.csr_matrix(
+            (saved["data"], saved["indices"], saved["indptr"]), shape=(len(user_ids), len(item_ids))
+        )
+        model.interactions = InteractionMatrix(matrix, user_ids, item_ids)
+        if "item_embeddings" in saved.files:
+            model.item_embeddings = saved["item_embeddings"]
+    model._load_state(directory)
+    return model
+
+
+def mask_seen(scores: np.ndarray, seen: sparse.csr_matrix) -> None:
+    """Set (in place) the score of every stored entry of ``seen`` (rows aligned with ``scores``) to −inf."""
+    rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
+    scores[rows, seen.indices] = -np.inf
+
+
+def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per row, the k best columns by score (ties: lower column first) and their scores; −inf → NO_ITEM."""
+    k = min(k, scores.shape[1])
+    candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    candidate_scores = np.take_along_axis(scores, candidates, axis=1)
+    order = np.lexsort((candidates, -candidate_scores), axis=1)
+    items = np.take_along_axis(candidates, order, axis=1)
+    values = np.take_along_axis(candidate_scores, order, axis=1)
+    items[~np.isfinite(values)] = NO_ITEM
+    return items, values
+
+
+def _ranked_frame(
+    query_ids: np.ndarray,
+    parts: list[tuple[np.ndarray, np.ndarray]],
+    item_ids: np.ndarray,
+    columns: tuple[str, str],
+    k: int,
+) -> pd.DataFrame:
+    items = np.concatenate([part[0] for part in parts]) if parts else np.empty((0, k), dtype=np.int64)
+    scores = np.concatenate([part[1] for part in parts]) if parts else np.empty((0, k), dtype=np.float32)
+    listed = items != NO_ITEM
+    query_column, item_column = columns
+    return pd.DataFrame(
+        {
+            query_column: np.repeat(query_ids, listed.sum(axis=1)),
+            "rank": (np.cumsum(listed, axis=1)[listed]).astype(np.int32),
+            item_column: item_ids[items[listed]],
+            "score": scores[listed].astype(np.float64),
+        }
+    )
