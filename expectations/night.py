@@ -161,8 +161,7 @@ def _columns_with_values(con: duckdb.DuckDBPyConnection, entity: str, load_id: i
     """The optional columns that hold at least one value in one load (the ones that delivery shipped)."""
     optional = ENTITIES[entity].optional
     counts = con.execute(
-        f"select {', '.join(f'count({_text(column)})' for column in optional)} "
-        f"from raw.{entity} where _load_id = ?",
+        f"select {', '.join(f'count({_text(column)})' for column in optional)} from raw.{entity} where _load_id = ?",
         [load_id],
     ).fetchall()[0]
     return [column for column, count in zip(optional, counts, strict=True) if count]

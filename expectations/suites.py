@@ -32,14 +32,14 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 from shopflow.contract import CLICK_EVENT_TYPES, ENTITIES, ORDER_STATUSES
 from shopflow.expectations import thresholds
 from shopflow.expectations.night import NightData
-from shopflow.expectations.results import ExpectationOutcome
+from shopflow.expectations.results import EXAMPLES, ExpectationOutcome
 from shopflow.expectations.thresholds import ERROR, WARN, BadShare, CleaningLimits
 
 GX_SEVERITY = {ERROR: FailureSeverity.CRITICAL, WARN: FailureSeverity.WARNING}
 
 #: Contract types as text patterns (values are trimmed first).
 INTEGER = r"^[+-]?\d+$"
-DECIMAL = r"^[+-]?(\d+(\.\d*)?|\.\d+)$"
+DECIMAL = r"^[+-]?(?:\d+(?:\.\d*)?|\.\d+)$"
 CURRENCY_CODE = r"^[A-Za-z]{3}$"
 TIMESTAMP_FORMAT = "%Y-%m-%d %H:%M:%S"
 PATTERNS = {
@@ -62,9 +62,6 @@ DUPLICATE_KEYS = {
     "products": ("product_id",),
     "reviews": ("review_id",),
 }
-
-#: Examples of unexpected values kept per expectation.
-EXAMPLES = 5
 
 
 @dataclass(frozen=True)
@@ -330,7 +327,12 @@ def mart_suites(night: NightData, limits: CleaningLimits) -> list[Suite]:
         ),
         "fct_reviews": (
             "reviews",
-            [*key("review_id"), *not_null("product_id", "body", "created_at"), between("rating", min_value=1, max_value=5), known_product()],
+            [
+                *key("review_id"),
+                *not_null("product_id", "body", "created_at"),
+                between("rating", min_value=1, max_value=5),
+                known_product(),
+            ],
         ),
         "dim_products": (
             "products",
@@ -347,8 +349,9 @@ def mart_suites(night: NightData, limits: CleaningLimits) -> list[Suite]:
         ),
     }
     return [
-        Suite(f"marts.{table}", entity, night.marts[table], expectations, index_columns=(night.marts[table].columns[0],))
+        Suite(f"marts.{table}", entity, frame, expectations, index_columns=(frame.columns[0],))
         for table, (entity, expectations) in tables.items()
+        for frame in [night.marts[table]]
     ]
 
 
@@ -363,7 +366,10 @@ def quarantine_suites(night: NightData) -> list[Suite]:
     )
     for reason, rule in overrides.items():
         by_reason += _at_most(
-            "share", rule, f"share of tonight's delivery quarantined as {reason}", row_condition=f"quarantine_reason == {reason!r}"
+            "share",
+            rule,
+            f"share of tonight's delivery quarantined as {reason}",
+            row_condition=f"quarantine_reason == {reason!r}",
         )
     balanced = _expect(
         gxe.ExpectColumnPairValuesToBeEqual,
@@ -430,6 +436,6 @@ def _interval(
     min_value: float | None = None, max_value: float | None = None, strict_min: bool = False, strict_max: bool = False
 ) -> str:
     """``[0, 1]``-style text for the bounds of a between expectation."""
-    low = "-∞" if min_value is None else f"{min_value:g}"
-    high = "∞" if max_value is None else f"{max_value:g}"
-    return f"{'(' if strict_min or min_value is None else '['}{low}, {high}{')' if strict_max or max_value is None else ']'}"
+    low = "(-∞" if min_value is None else f"{'(' if strict_min else '['}{min_value:g}"
+    high = "∞)" if max_value is None else f"{max_value:g}{')' if strict_max else ']'}"
+    return f"{low}, {high}"

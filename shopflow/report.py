@@ -160,8 +160,8 @@ def _quarantine_chart(accounting: list[dict]) -> str | None:
     bars.sort(key=lambda bar: bar[1])
     figure, axes = _figure(10, 0.28 * len(bars) + 0.8)
     axes.barh([label for label, _ in bars], [rows for _, rows in bars], color="#b35c00")
-    axes.set_xscale("log")
-    axes.set_xlabel("quarantined rows (log scale)")
+    axes.set_xscale("symlog", linthresh=1)
+    axes.set_xlabel("quarantined rows (symmetric log scale)")
     axes.tick_params(axis="y", labelsize=8)
     return _png(figure)
 

@@ -1,6 +1,11 @@
 import json
 import re
+import shutil
+import subprocess
 from datetime import date
+from pathlib import Path
+
+import pytest
 
 from shopflow.report import latest_report, render_report
 from shopflow.settings import Settings
@@ -56,3 +61,37 @@ def test_report_renders_offline_with_inline_images(settings: Settings) -> None:
     assert re.search(r"<td>orders</td><td class=\"num\">150</td>\s*<td class=\"num\">140</td>", html)
     assert "dbt-build" in html and ">9.0<" in html
     assert "No recommender ran for this night." in html
+
+
+IMAGE_PROBE = """<script>
+window.addEventListener("load", () => {
+  const images = [...document.images];
+  const loaded = images.filter((image) => image.complete && image.naturalWidth > 0).length;
+  document.body.insertAdjacentHTML("beforeend", `<p id="probe">${loaded}/${images.length}</p>`);
+});
+</script>"""
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs Debian's chromium (.ci/run installs it)")
+def test_report_images_load_in_a_real_browser(settings: Settings, tmp_path: Path) -> None:
+    write_night(settings, "2026-01-02")
+    page = render_report(settings, date(2026, 1, 2))
+    probed = tmp_path / "probed.html"
+    probed.write_text(page.read_text().replace("</body>", IMAGE_PROBE + "</body>"))
+    browser = subprocess.run(
+        [
+            "chromium",
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+            probed.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert re.search(r'<p id="probe">3/3</p>', browser.stdout), browser.stdout[-500:]
