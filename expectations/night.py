@@ -87,14 +87,22 @@ _ROW_ACCOUNTING = """
 
 
 @dataclass
-class NightData:
-    """What the suites validate for one night; every frame is already in memory (no open connection)."""
+class Deliveries:
+    """Tonight's raw deliveries and the sizes of the earlier ones (from the raw tables and ``audit.loads`` only)."""
 
     run_date: date
     raw: dict[str, pd.DataFrame]  # entity -> tonight's newest delivery (entities delivered tonight only)
+    load_ids: dict[str, int]  # entity -> the load of tonight's newest delivery
     delivered_rows: dict[str, int | None]  # entity delivered on or before tonight -> rows tonight (None: none)
     earlier_rows: dict[str, list[int]]  # entity -> rows of each earlier delivery day, oldest first
     previously_delivered: dict[str, list[str]]  # entity -> optional columns with values in its previous delivery
+
+
+@dataclass
+class NightData:
+    """What the suites validate for one night; every frame is already in memory (no open connection)."""
+
+    deliveries: Deliveries
     known_reviewers: list[str]  # tonight's reviewer ids with a clean order or click so far
     marts: dict[str, pd.DataFrame]  # mart table -> its frame (facts: tonight's deliveries)
     row_accounting: pd.DataFrame  # entity, raw_table_rows, clean_plus_quarantined_rows
@@ -105,29 +113,37 @@ class NightData:
 def read_night(settings: Settings, run_date: date) -> NightData:
     """Read the night's frames with one read-only connection, closed before returning."""
     with connect(settings, read_only=True) as con:
-        loads = con.execute(_NEWEST_LOADS + " order by entity, delivery_date", [run_date]).df()
-        tonight = loads[loads["delivery_date"].dt.date == run_date].set_index("entity")
-        earlier = loads[loads["delivery_date"].dt.date < run_date]
-        raw = {entity: _raw_delivery(con, entity, int(load_id)) for entity, load_id in tonight["load_id"].items()}
+        deliveries = read_deliveries(con, run_date)
         by_reason = _quarantined_tonight(con, run_date)
         return NightData(
-            run_date=run_date,
-            raw=raw,
-            delivered_rows={
-                entity: int(tonight.loc[entity, "rows"]) if entity in tonight.index else None
-                for entity in loads["entity"].unique()
-            },
-            earlier_rows={entity: group["rows"].tolist() for entity, group in earlier.groupby("entity")},
-            previously_delivered={
-                entity: _columns_with_values(con, entity, int(group["load_id"].iloc[-1]))
-                for entity, group in earlier.groupby("entity")
-            },
-            known_reviewers=_known_reviewers(con, tonight["load_id"].get("reviews")),
+            deliveries=deliveries,
+            known_reviewers=_known_reviewers(con, deliveries.load_ids.get("reviews")),
             marts={table: _mart(con, table, run_date) for table in MART_COLUMNS},
             row_accounting=_row_accounting(con),
             quarantined_by_reason=by_reason,
-            quarantined_by_entity=_per_entity(by_reason, tonight),
+            quarantined_by_entity=_per_entity(by_reason, deliveries),
         )
+
+
+def read_deliveries(con: duckdb.DuckDBPyConnection, run_date: date) -> Deliveries:
+    """Tonight's newest delivery of each entity, and the newest-version row counts of every earlier day."""
+    loads = con.execute(_NEWEST_LOADS + " order by entity, delivery_date", [run_date]).df()
+    tonight = loads[loads["delivery_date"].dt.date == run_date].set_index("entity")
+    earlier = loads[loads["delivery_date"].dt.date < run_date].groupby("entity")
+    load_ids = {entity: int(load_id) for entity, load_id in tonight["load_id"].items()}
+    return Deliveries(
+        run_date=run_date,
+        raw={entity: _raw_delivery(con, entity, load_id) for entity, load_id in load_ids.items()},
+        load_ids=load_ids,
+        delivered_rows={
+            entity: int(tonight.loc[entity, "rows"]) if entity in load_ids else None
+            for entity in loads["entity"].unique()
+        },
+        earlier_rows={entity: group["rows"].tolist() for entity, group in earlier},
+        previously_delivered={
+            entity: _columns_with_values(con, entity, int(group["load_id"].iloc[-1])) for entity, group in earlier
+        },
+    )
 
 
 def _raw_delivery(con: duckdb.DuckDBPyConnection, entity: str, load_id: int) -> pd.DataFrame:
@@ -208,14 +224,15 @@ def _quarantined_tonight(con: duckdb.DuckDBPyConnection, run_date: date) -> pd.D
     return frame.assign(share=frame["quarantined_rows"] / frame["delivered_rows"])
 
 
-def _per_entity(by_reason: pd.DataFrame, tonight: pd.DataFrame) -> pd.DataFrame:
+def _per_entity(by_reason: pd.DataFrame, deliveries: Deliveries) -> pd.DataFrame:
     """Quarantined rows per entity delivered tonight (zero when cleaning kept every row)."""
     quarantined = by_reason.groupby("entity")["quarantined_rows"].sum()
+    entities = list(deliveries.load_ids)
     frame = pd.DataFrame(
         {
-            "entity": tonight.index.astype(str),
-            "quarantined_rows": [int(quarantined.get(entity, 0)) for entity in tonight.index],
-            "delivered_rows": tonight["rows"].astype(int).to_numpy(),
+            "entity": entities,
+            "quarantined_rows": [int(quarantined.get(entity, 0)) for entity in entities],
+            "delivered_rows": [deliveries.delivered_rows[entity] for entity in entities],
         }
     )
     return frame.assign(share=frame["quarantined_rows"] / frame["delivered_rows"].where(frame["delivered_rows"] > 0))

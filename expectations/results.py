@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from shopflow.expectations.thresholds import ERROR, WARN
@@ -18,6 +19,8 @@ from shopflow.warehouse import connect
 SEVERITIES = {"critical": ERROR, "warning": WARN}
 #: Examples of unexpected values kept per expectation.
 EXAMPLES = 5
+#: Longer text in examples is cut.
+MAX_EXAMPLE_CHARS = 80
 #: kwargs lists longer than this (value sets of ids) are stored as their length.
 MAX_LISTED_VALUES = 10
 
@@ -69,7 +72,7 @@ class ExpectationOutcome:
     def from_gx(cls, suite: str, entity: str | None, result: dict) -> ExpectationOutcome:
         """From one GX ``ExpectationValidationResult.to_json_dict()``."""
         config, found = result["expectation_config"], result["result"]
-        kwargs = {key: _listed(value) for key, value in config["kwargs"].items() if key != "batch_id"}
+        kwargs = {key: _plain(_listed(value)) for key, value in config["kwargs"].items() if key != "batch_id"}
         crash = _exception_message(result.get("exception_info") or {})
         pair = [kwargs[c] for c in ("column_A", "column_B") if c in kwargs]
         columns = kwargs.get("column") or ", ".join(kwargs.get("column_list") or pair) or None
@@ -81,11 +84,11 @@ class ExpectationOutcome:
             column_name=columns,
             severity=SEVERITIES[config["severity"]],
             success=bool(result["success"]),
-            observed_value=f"expectation raised: {crash}" if crash else _finite(found.get("observed_value")),
+            observed_value=f"expectation raised: {crash}" if crash else _plain(found.get("observed_value")),
             element_count=found.get("element_count"),
             unexpected_count=found.get("unexpected_count"),
             unexpected_percent=found.get("unexpected_percent"),
-            unexpected_examples=_finite(examples[:EXAMPLES]),
+            unexpected_examples=_plain(examples[:EXAMPLES]),
             description=config.get("description") or "",
             expectation_kwargs=kwargs,
         )
@@ -218,12 +221,19 @@ def _json(value: Any) -> str | None:
     return None if value is None else json.dumps(value, default=str)
 
 
-def _finite(value: Any) -> Any:
-    """``value`` with NaN and infinities (not valid JSON) replaced by None, recursively."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
+def _plain(value: Any) -> Any:
+    """``value`` as plain JSON-ready Python, recursively: numpy scalars unwrapped, timestamps as ISO text, NaN and
+    NaT as None, and text cut to MAX_EXAMPLE_CHARS (a 20,000-character review body is not an example)."""
     if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [_finite(item) for item in value]
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is pd.NaT or value is pd.NA or (isinstance(value, float) and not math.isfinite(value)):
+        return None
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, str) and len(value) > MAX_EXAMPLE_CHARS:
+        return f"{value[:MAX_EXAMPLE_CHARS]}… ({len(value)} characters)"
     return value

@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import statistics
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 
 import great_expectations as gx
 import great_expectations.expectations as gxe
@@ -31,7 +31,7 @@ from great_expectations.expectations.metadata_types import FailureSeverity
 
 from shopflow.contract import CLICK_EVENT_TYPES, ENTITIES, ORDER_STATUSES
 from shopflow.expectations import thresholds
-from shopflow.expectations.night import NightData
+from shopflow.expectations.night import JSON_OBJECT, PARSED_TYPES, Deliveries, NightData
 from shopflow.expectations.results import EXAMPLES, ExpectationOutcome
 from shopflow.expectations.thresholds import ERROR, WARN, BadShare, CleaningLimits
 
@@ -77,11 +77,12 @@ class Suite:
 
 def night_suites(night: NightData, limits: CleaningLimits) -> list[Suite]:
     """Every suite of the night: raw deliveries, deliveries per entity, marts, row accounting, quarantine shares."""
+    deliveries = night.deliveries
     return [
-        *(raw_suite(entity, night, limits) for entity in night.raw),
-        deliveries_suite(night),
-        *mart_suites(night, limits),
-        *quarantine_suites(night),
+        *(raw_suite(entity, deliveries, limits, night.known_reviewers) for entity in deliveries.raw),
+        deliveries_suite(deliveries),
+        *mart_suites(night.marts, limits),
+        *quarantine_suites(night.row_accounting, night.quarantined_by_entity, night.quarantined_by_reason),
     ]
 
 
@@ -112,10 +113,10 @@ def validate(suites: list[Suite]) -> list[ExpectationOutcome]:
 # ---------------------------------------------------------------- raw deliveries
 
 
-def raw_suite(entity: str, night: NightData, limits: CleaningLimits) -> Suite:
-    """Tonight's delivery of one entity (read by :func:`~shopflow.expectations.night.read_night`)."""
+def raw_suite(entity: str, deliveries: Deliveries, limits: CleaningLimits, known_reviewers: list[str]) -> Suite:
+    """Tonight's delivery of one entity; ``known_reviewers`` are its reviewer ids with a clean order or click."""
     timestamp = TIMESTAMPS[entity]
-    latest = datetime.combine(night.run_date, time()) + timedelta(days=1, hours=limits.max_clock_skew_hours)
+    latest = datetime.combine(deliveries.run_date, time()) + timedelta(days=1, hours=limits.max_clock_skew_hours)
     expectations = [
         _expect(gxe.ExpectColumnValuesToBeNull, WARN, "no columns outside the contract (kept in _extra)", "_extra"),
         *(
@@ -127,9 +128,9 @@ def raw_suite(entity: str, night: NightData, limits: CleaningLimits) -> Suite:
                 min_value=0,
                 strict_min=True,
             )
-            for column in night.previously_delivered.get(entity, [])
+            for column in deliveries.previously_delivered.get(entity, [])
         ),
-        *_volume(entity, night),
+        *_volume(entity, deliveries),
         *_duplicates(entity),
         *_mostly(
             gxe.ExpectColumnValuesToMatchStrftimeFormat,
@@ -168,6 +169,15 @@ def raw_suite(entity: str, night: NightData, limits: CleaningLimits) -> Suite:
             column,
             value_set=list(values),
         )
+    for column in (c for c, sql_type in PARSED_TYPES[entity].items() if sql_type == JSON_OBJECT):
+        expectations += _mostly(
+            gxe.ExpectColumnPairValuesToBeEqual,
+            thresholds.RAW_VALUES,
+            f"{column} values that are not a JSON object",
+            column=None,
+            column_A=column,
+            column_B=f"parsed_{column}",
+        )
     for column in LONG_TEXTS.get(entity, ()):
         expectations += _mostly(
             gxe.ExpectColumnValueLengthsToBeBetween,
@@ -178,16 +188,16 @@ def raw_suite(entity: str, night: NightData, limits: CleaningLimits) -> Suite:
         )
     expectations += _value_ranges(entity, limits)
     if entity in EVENT_ENTITIES:
-        expectations.append(_freshness(timestamp, night))
+        expectations.append(_freshness(timestamp, deliveries.run_date))
     if entity == "reviews":
         expectations += _mostly(
             gxe.ExpectColumnValuesToBeInSet,
             thresholds.UNKNOWN_REVIEWERS,
             "reviews by users without a clean order or click so far (unknown users)",
             "user_id",
-            value_set=night.known_reviewers,
+            value_set=known_reviewers,
         )
-    return Suite(f"raw.{entity}", entity, night.raw[entity], expectations, index_columns=("_row_number",))
+    return Suite(f"raw.{entity}", entity, deliveries.raw[entity], expectations, index_columns=("_row_number",))
 
 
 def _value_ranges(entity: str, limits: CleaningLimits) -> list[gxe.Expectation]:
@@ -229,8 +239,8 @@ def _duplicates(entity: str) -> list[gxe.Expectation]:
     )
 
 
-def _freshness(timestamp: str, night: NightData) -> gxe.Expectation:
-    oldest_allowed = datetime.combine(night.run_date - timedelta(days=thresholds.FRESHNESS_DAYS), time())
+def _freshness(timestamp: str, run_date: date) -> gxe.Expectation:
+    oldest_allowed = datetime.combine(run_date - timedelta(days=thresholds.FRESHNESS_DAYS), time())
     return _expect(
         gxe.ExpectColumnMaxToBeBetween,
         WARN,
@@ -240,10 +250,10 @@ def _freshness(timestamp: str, night: NightData) -> gxe.Expectation:
     )
 
 
-def _volume(entity: str, night: NightData) -> list[gxe.Expectation]:
+def _volume(entity: str, deliveries: Deliveries) -> list[gxe.Expectation]:
     """Tonight's rows against the median of the entity's last deliveries, one expectation per tier."""
     rule = thresholds.VOLUME[entity]
-    earlier = night.earlier_rows.get(entity, [])[-rule.history :]
+    earlier = deliveries.earlier_rows.get(entity, [])[-rule.history :]
     median = statistics.median(earlier) if len(earlier) >= rule.min_history else 0
     expectations = []
     for severity, factor in rule.tiers():
@@ -264,12 +274,12 @@ def _volume(entity: str, night: NightData) -> list[gxe.Expectation]:
 # ---------------------------------------------------------------- deliveries, marts, quarantine
 
 
-def deliveries_suite(night: NightData) -> Suite:
+def deliveries_suite(deliveries: Deliveries) -> Suite:
     """One row per entity delivered on or before tonight: is it delivered tonight?"""
     frame = pd.DataFrame(
         {
-            "entity": list(night.delivered_rows),
-            "rows_delivered": pd.array(list(night.delivered_rows.values()), dtype="Int64"),
+            "entity": list(deliveries.delivered_rows),
+            "rows_delivered": pd.array(list(deliveries.delivered_rows.values()), dtype="Int64"),
         }
     )
     missing = _expect(
@@ -281,9 +291,9 @@ def deliveries_suite(night: NightData) -> Suite:
     return Suite("audit.loads", None, frame, [missing], index_columns=("entity",))
 
 
-def mart_suites(night: NightData, limits: CleaningLimits) -> list[Suite]:
+def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[Suite]:
     """Keys, required columns, referential integrity and domains of the marts (facts: tonight's rows)."""
-    product_ids = night.marts["dim_products"]["product_id"].dropna().unique().tolist()
+    product_ids = marts["dim_products"]["product_id"].dropna().unique().tolist()
 
     def key(column: str) -> list[gxe.Expectation]:
         return [
@@ -349,14 +359,16 @@ def mart_suites(night: NightData, limits: CleaningLimits) -> list[Suite]:
         ),
     }
     return [
-        Suite(f"marts.{table}", entity, frame, expectations, index_columns=(frame.columns[0],))
+        Suite(f"marts.{table}", entity, marts[table], expectations, index_columns=(marts[table].columns[0],))
         for table, (entity, expectations) in tables.items()
-        for frame in [night.marts[table]]
     ]
 
 
-def quarantine_suites(night: NightData) -> list[Suite]:
-    """The row-accounting gate and the shares of tonight's delivery that cleaning quarantined."""
+def quarantine_suites(
+    row_accounting: pd.DataFrame, quarantined_by_entity: pd.DataFrame, quarantined_by_reason: pd.DataFrame
+) -> list[Suite]:
+    """The row-accounting gate and the shares of tonight's delivery that cleaning quarantined (frames as read by
+    :func:`~shopflow.expectations.night.read_night`)."""
     overrides = thresholds.QUARANTINED_PER_REASON_OVERRIDES
     by_reason = _at_most(
         "share",
@@ -381,12 +393,12 @@ def quarantine_suites(night: NightData) -> list[Suite]:
     )
     per_entity = _at_most("share", thresholds.QUARANTINED_PER_ENTITY, "share of tonight's delivery quarantined")
     return [
-        Suite("quarantine.row_accounting", None, night.row_accounting, [balanced], index_columns=("entity",)),
-        Suite("quarantine.share_by_entity", None, night.quarantined_by_entity, per_entity, index_columns=("entity",)),
+        Suite("quarantine.row_accounting", None, row_accounting, [balanced], index_columns=("entity",)),
+        Suite("quarantine.share_by_entity", None, quarantined_by_entity, per_entity, index_columns=("entity",)),
         Suite(
             "quarantine.share_by_reason",
             None,
-            night.quarantined_by_reason,
+            quarantined_by_reason,
             by_reason,
             index_columns=("entity", "quarantine_reason"),
         ),

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from shopflow.contract import ENTITIES, ContractError, LandingFile, normalize_column, scan_landing
+from shopflow.progress import track
 from shopflow.settings import Settings
 from shopflow.warehouse import connect, quote_ident, sql_literal
 
@@ -133,9 +134,8 @@ def ingest_landing(settings: Settings, until: date | None = None, redeliver: boo
         ensure_raw_schema(con)
         for error in misplaced:
             _refuse(con, report, file=str(error).split(":", 1)[0], reason=str(error).split(": ", 1)[-1])
-        for landing in files:
-            if until is not None and landing.day > until:
-                continue
+        in_scope = [landing for landing in files if until is None or landing.day <= until]
+        for landing in track(in_scope, "ingest"):
             _ingest_file(con, landing, settings.landing_dir, redeliver, report)
     log.info(
         "ingest: %d file(s) loaded (%d rows), %d unchanged, %d refused",
