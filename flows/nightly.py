@@ -1,8 +1,10 @@
-"""The nightly DAG: ingest → dbt build → publish → report.
+"""The nightly DAG, write-audit-publish: ingest → dbt build → audit → recommend → publish → report.
 
-Each task calls one plain function (``shopflow.ingest``, ``shopflow.transform``, ``shopflow.publish``) so the logic
-is tested without Prefect; tasks are coarse (one ``dbt build`` per night) because orchestration overhead dominates
-small runs. Run it with ``shopflow nightly`` (ephemeral Prefect) or on a schedule.
+Each task calls one plain function (``shopflow.ingest``, ``shopflow.transform``, ``shopflow.expectations.audit``,
+``shopflow.models.pipeline``, ``shopflow.publish``) so the logic is tested without Prefect. An audit error fails
+the night before any model is trained or anything is published: analysts keep the previous snapshot. Tasks are
+coarse (one ``dbt build`` per night) because orchestration overhead dominates small runs. Run it with
+``shopflow nightly`` (ephemeral Prefect) or on a schedule.
 """
 
 import json
@@ -12,13 +14,16 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from shopflow.contract import latest_landing_day
+from shopflow.expectations.audit import audit_night
 from shopflow.ingest import ingest_landing
+from shopflow.models.pipeline import run_recommender_stage, write_recommendation_tables
+from shopflow.models.split import InsufficientHistoryError
 from shopflow.publish import publish_snapshot
 from shopflow.report import render_report
 from shopflow.settings import Settings
 from shopflow.stages import stage
 from shopflow.transform import build_warehouse
-from shopflow.warehouse import row_accounting
+from shopflow.warehouse import connect, row_accounting
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
@@ -42,6 +47,32 @@ def dbt_build_task(settings: Settings, run_date: date) -> dict:
     return built.to_dict() | {"row_accounting": accounting, "stage": record.to_dict()}
 
 
+@task(name="audit", cache_policy=NO_CACHE)
+def audit_task(settings: Settings, run_date: date) -> dict:
+    """Validate the built night with the Great Expectations suites; fail on any error-level expectation."""
+    with stage("audit") as record:
+        report = audit_night(settings, run_date)
+        record.rows_out = len(report.results)
+    report.raise_for_errors()
+    return report.summary() | {"stage": record.to_dict()}
+
+
+@task(name="recommend", cache_policy=NO_CACHE)
+def recommend_task(settings: Settings, run_date: date) -> dict:
+    """Embed products, compare the recommender candidates, refit the selected one, write its marts."""
+    with stage("recommend") as record:
+        try:
+            result = run_recommender_stage(settings, run_date)
+        except InsufficientHistoryError as too_young:
+            get_run_logger().warning("recommender skipped: %s", too_young)
+            return {"skipped": str(too_young), "stage": record.to_dict()}
+        with connect(settings) as con:
+            written = write_recommendation_tables(con, result)
+        record.rows_in = result.metrics["data"]["interactions"]
+        record.rows_out = sum(written.values())
+    return {"selected": result.metrics["selected"], "outputs": result.metrics["outputs"], "stage": record.to_dict()}
+
+
 @task(name="publish", cache_policy=NO_CACHE)
 def publish_task(settings: Settings, run_date: date, dbt_invocation_id: str | None) -> dict:
     """Swap in the analysts' snapshot of the marts."""
@@ -59,7 +90,9 @@ def report_task(settings: Settings, run_date: date) -> str:
 
 @flow(name="nightly", log_prints=True)
 def nightly(run_date: date | None = None) -> dict:
-    """One night of the shop: ingest → dbt build (with tests) → publish. Defaults to the latest landing day."""
+    """One night of the shop: ingest → dbt build (with tests) → audit → recommend → publish → report.
+
+    ``run_date`` defaults to the latest landing day."""
     settings = Settings()
     settings.ensure_dirs()
     run_date = run_date or latest_landing_day(settings.landing_dir)
@@ -68,15 +101,19 @@ def nightly(run_date: date | None = None) -> dict:
 
     ingested = ingest_task(settings, run_date)
     built = dbt_build_task(settings, run_date)
+    audited = audit_task(settings, run_date)
+    recommended = recommend_task(settings, run_date)
     published = publish_task(settings, run_date, built["invocation_id"])
 
-    stages = [step.pop("stage") for step in (ingested, built, published)]
+    stages = [step.pop("stage") for step in (ingested, built, audited, recommended, published)]
     accounting = built.pop("row_accounting")
     summary = {
         "run_date": run_date.isoformat(),
         "ingest": ingested,
         "dbt": built,
         "row_accounting": accounting,
+        "audit": audited,
+        "recommender": recommended,
         "published": published,
         "stages": stages,
     }

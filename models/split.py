@@ -21,6 +21,10 @@ DEFAULT_VALIDATION_DAYS = 35
 MIN_DAYS = 8  # below this a window would be empty or the fit window too small to learn from
 
 
+class InsufficientHistoryError(ValueError):
+    """Too few days of events for a temporal split: a young shop, not a broken night."""
+
+
 @dataclass(frozen=True)
 class TemporalSplit:
     """Day boundaries of the protocol; every window is half-open ``[start, end)`` except the holdout's last day."""
@@ -45,7 +49,7 @@ class TemporalSplit:
         """
         span = (last_day - first_day).days + 1
         if span < MIN_DAYS:
-            raise ValueError(f"{span} day(s) of events ({first_day}..{last_day}); a temporal split needs {MIN_DAYS}")
+            raise InsufficientHistoryError(f"{span} day(s) of events ({first_day}..{last_day}); a temporal split needs {MIN_DAYS}")
         holdout = max(1, min(holdout_days, span // 4))
         validation = max(1, min(validation_days, (span - holdout) // 4))
         holdout_start = last_day - timedelta(days=holdout - 1)

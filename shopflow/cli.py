@@ -10,11 +10,14 @@ from typing import Annotated
 
 import typer
 
+from shopflow.registry.cli import models_app, ui_app
 from shopflow.settings import Settings, configure_runtime
 
 app = typer.Typer(help="shopflow: the nightly data and ML workflow of an online shop.", no_args_is_help=True)
 import_app = typer.Typer(help="Import a public dataset into the landing folder, in the raw data contract.")
 app.add_typer(import_app, name="import")
+app.add_typer(models_app, name="models")
+app.add_typer(ui_app, name="ui")
 
 
 def _settings() -> Settings:
@@ -121,6 +124,29 @@ def nightly(
     summary = state.result()
     _print_accounting(summary["row_accounting"])
     typer.echo(f"published {settings.analytics_path} for {summary['run_date']}; report: {summary['report']}")
+
+
+@app.command()
+def audit(
+    run_date: Annotated[
+        str | None, typer.Option("--date", help="The built night to audit (YYYY-MM-DD); default: latest landing day.")
+    ] = None,
+) -> None:
+    """Validate a built night with the Great Expectations suites (after dbt build); exit 1 on an error-level failure.
+
+    Results go to the warehouse table audit.validation_results and to reports/<date>/validation.json and .html."""
+    from shopflow.contract import latest_landing_day
+    from shopflow.expectations.audit import AuditError, audit_night
+
+    settings = _settings()
+    night = date.fromisoformat(run_date) if run_date else latest_landing_day(settings.landing_dir)
+    report = audit_night(settings, night)
+    _echo_json(report.summary())
+    try:
+        report.raise_for_errors()
+    except AuditError as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
 
 
 @app.command()

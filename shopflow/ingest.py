@@ -30,6 +30,9 @@ from shopflow.warehouse import connect, quote_ident, sql_literal
 
 log = logging.getLogger(__name__)
 
+#: Lines of a DuckDB CSV error that quote the file or suggest fixes, not the cause.
+_NOT_A_CAUSE = ("Original Line", "Possible", "*", "The search space", "file =")
+
 LINEAGE_COLUMNS = {
     "_extra": "JSON",  # unknown delivered columns, as {"column": "value"}
     "_load_id": "INTEGER",  # -> audit.loads
@@ -174,7 +177,7 @@ def _ingest_file(
     try:
         rows, extra = _load_file(con, landing, name, sha256, version=len(previous) + 1)
     except (ContractError, duckdb.Error, OSError, UnicodeDecodeError, EOFError) as exc:
-        _refuse(con, report, name, _first_line(exc), landing, sha256)
+        _refuse(con, report, name, _refusal_reason(exc), landing, sha256)
         return
     if extra:
         log.warning("%s: unknown column(s) kept in raw _extra: %s", name, ", ".join(extra))
@@ -294,6 +297,15 @@ def _refuse(
     )
 
 
-def _first_line(exc: Exception) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
+def _refusal_reason(exc: Exception) -> str:
+    """The first line of the error, plus its cause where DuckDB states it on a later line ("CSV Error on Line: 2"
+    alone does not say that the file is not UTF-8 or that a row has a surplus column). Quoted file content and
+    DuckDB's suggestions are left out."""
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    if not lines:
+        return type(exc).__name__
+    if isinstance(exc, duckdb.Error):
+        cause = next((line for line in lines[1:] if not line.startswith(_NOT_A_CAUSE)), None)
+        if cause:
+            return f"{lines[0]}: {cause}"
+    return lines[0]

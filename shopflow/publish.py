@@ -1,4 +1,4 @@
-"""Publish the analysts' read-only snapshot: marts and quarantine copied into a new file, renamed into place.
+"""Publish the analysts' read-only snapshot: marts, quarantine and audit copied into a new file, renamed into place.
 
 Analysts never open the live warehouse (DuckDB allows one writer and no readers while it writes). The snapshot is
 written beside the old one and swapped in with an atomic rename, so a reader sees the previous snapshot or the new
@@ -18,7 +18,7 @@ from shopflow.warehouse import connect, list_tables, quote_ident, sql_literal, t
 
 log = logging.getLogger(__name__)
 
-PUBLISHED_SCHEMAS = ("marts", "quarantine")
+PUBLISHED_SCHEMAS = ("marts", "quarantine", "audit")  # audit: loads, refusals, validation results
 
 
 @dataclass(frozen=True)

@@ -44,6 +44,7 @@ def render_report(settings: Settings, run_date: date) -> Path:
             quarantine_png=_quarantine_chart(summary["row_accounting"]),
             validation=_validation_section(night_dir / "validation.json"),
             metrics=_metrics_section(night_dir / "metrics.json"),
+            recommender_skipped=summary.get("recommender", {}).get("skipped"),
             stages=summary.get("stages", []),
             stages_png=_stages_chart(summary.get("stages", [])),
         )
@@ -84,39 +85,49 @@ def _loaded_tonight(summary: dict) -> list[tuple[str, int, int]]:
 
 
 def _validation_section(path: Path) -> dict | None:
+    """The audit's outcomes (``validation.json``), failures first."""
     if not path.exists():
         return None
-    results = json.loads(path.read_text())
-    rows = [
-        {
-            "suite": r.get("suite"),
-            "expectation": r.get("expectation") or r.get("expectation_type"),
-            "column": r.get("column"),
-            "severity": r.get("severity"),
-            "success": r.get("success"),
-            "observed": r.get("observed_value") if r.get("observed_value") is not None else r.get("observed", ""),
-        }
-        for r in results.get("results", [])
-    ]
-    failed = [r for r in rows if not r["success"]]
-    return {"rows": rows, "summary": f"{len(rows)} expectations, {len(failed)} not met"}
+    audit = json.loads(path.read_text())
+    rows = audit["results"]
+    failed = sorted((r for r in rows if not r["success"]), key=lambda r: r["severity"] != "error")
+    return {
+        "passed": audit["passed"],
+        "total": len(rows),
+        "rows": rows,
+        "failed": failed,
+        "summary": f"{len(rows)} expectations: {len(audit['failed_errors'])} error(s), "
+        f"{len(audit['failed_warnings'])} warning(s) in {audit['elapsed_seconds']} s",
+    }
 
 
 def _metrics_section(path: Path) -> dict | None:
+    """Every recommender candidate's holdout metrics with 95% CIs (``metrics.json``)."""
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
-    candidates = metrics.get("candidates", {})
-    columns = sorted({name for values in candidates.values() for name in values.get("metrics", {})})
-    rows = []
-    for name, values in candidates.items():
-        row = []
-        for column in columns:
-            metric = values.get("metrics", {}).get(column)
-            value = metric.get("value") if isinstance(metric, dict) else metric
-            row.append("" if value is None else f"{value:.4f}")
-        rows.append((name, row))
-    return {"columns": columns, "rows": rows, "selected": metrics.get("selected")}
+    candidates = metrics["candidates"]
+    columns = list(next(iter(candidates.values()))["holdout"])
+    rows = [
+        (name, [_with_ci(result["holdout"].get(column)) for column in columns]) for name, result in candidates.items()
+    ]
+    return {
+        "columns": columns,
+        "rows": rows,
+        "selected": metrics["selected"],
+        "outputs": metrics["outputs"],
+        "holdout_window": metrics["split"]["holdout_window"],
+        "evaluated_users": metrics["holdout_targets"]["evaluated_users"],
+        "cold_items": metrics["holdout_targets"]["cold_items"],
+    }
+
+
+def _with_ci(metric: dict | None) -> str:
+    if not metric or metric.get("value") is None:
+        return "–"
+    low, high = metric.get("ci95") or (None, None)
+    interval = f" [{low:.3f}, {high:.3f}]" if low is not None else ""
+    return f"{metric['value']:.3f}{interval}"
 
 
 def _png(figure) -> str:

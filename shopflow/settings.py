@@ -32,6 +32,13 @@ class Settings(BaseSettings):
     prefect_port: int = Field(4200, description="Port of the local Prefect server that `shopflow serve` uses.")
     duckdb_threads: int = Field(2, ge=1, description="Threads DuckDB may use for ingest, dbt and publish.")
     duckdb_memory_limit: str = Field("8GB", description="DuckDB memory cap, e.g. '8GB'; spills to disk beyond it.")
+    promotion_margin_ndcg: float = Field(
+        0.005,
+        ge=0,
+        description="Least mean NDCG@10 gain (absolute, on the night's holdout) for a challenger to replace the"
+        " champion automatically; its paired 95% bootstrap interval must also lie above zero.",
+    )
+    mlflow_ui_port: int = Field(5000, description="Port of `shopflow ui mlflow` (bound to 127.0.0.1).")
 
     def model_post_init(self, __context: object) -> None:
         self.home = self.home.expanduser().resolve()

@@ -3,9 +3,11 @@
 from datetime import date
 
 import duckdb
+import pandas as pd
 import pytest
 
 from shopflow.demo import DemoConfig, generate_demo_shop
+from shopflow.expectations.thresholds import MIN_ROWS_FOR_ERRORS
 from shopflow.flows.nightly import dbt_build_task, ingest_task, nightly
 from shopflow.ingest import IngestError
 from shopflow.settings import Settings
@@ -83,6 +85,11 @@ def test_nightly_publishes_balanced_marts_and_a_rerun_changes_nothing(settings: 
         for reason, rows in entity["quarantined_by_reason"].items()
     }
     assert quarantined == expected_quarantine(demo.dirt)  # every injected defect, and nothing else
+    assert summary["audit"]["passed"] and summary["audit"]["expectations"] > 50
+    assert "3 day(s) of events" in summary["recommender"]["skipped"]  # a young shop publishes without models
+    with duckdb.connect(str(settings.analytics_path), read_only=True) as con:
+        audited = con.execute("select count(*) from audit.validation_results where run_date = '2026-03-03'").fetchone()
+    assert audited[0] == summary["audit"]["expectations"]  # analysts read tonight's audit from the snapshot
     raw_rows = raw_row_count(settings)
 
     again = nightly(run_date=date(2026, 3, 3))
@@ -102,6 +109,27 @@ def test_a_refused_delivery_fails_the_night_before_dbt_and_keeps_the_snapshot(se
 
     assert state.is_failed()
     assert "orders/2026-03-03.csv" in state.message and "missing required column" in state.message
+    assert settings.analytics_path.read_bytes() == snapshot
+
+
+@pytest.mark.slow
+def test_an_audit_error_fails_the_night_and_leaves_the_snapshot_byte_identical(settings: Settings) -> None:
+    generate_demo_shop(TINY_SHOP, settings.landing_dir)
+    nightly(run_date=date(2026, 3, 2))
+    snapshot = settings.analytics_path.read_bytes()
+    orders = settings.landing_dir / "orders" / "2026-03-03.csv"
+    lines = pd.read_csv(orders, dtype=str, keep_default_na=False)
+    copies = -(-2 * MIN_ROWS_FOR_ERRORS // len(lines))  # enough rows for an error-level share rule
+    renamed = pd.concat([lines] * copies, ignore_index=True)
+    renamed["order_id"] = [f"X{i}" for i in range(len(renamed))]
+    renamed["ordered_at"] = "03/03/2026 10:15"  # the shop system switched date formats: every row unparsable
+    renamed.to_csv(orders, index=False)
+
+    state = nightly(run_date=date(2026, 3, 3), return_state=True)
+
+    assert state.is_failed()
+    assert "audit of the night 2026-03-03 failed" in state.message
+    assert "orders" in state.message and "ordered_at" in state.message and "03/03/2026 10:15" in state.message
     assert settings.analytics_path.read_bytes() == snapshot
 
 
