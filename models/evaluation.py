@@ -11,21 +11,22 @@ For a model fitted on the interactions *before* a window and the interactions *i
   recommender is judged on discovery, which is what a "you may also like" list is for.
 * **Evaluated users**: users with interactions before the window (the model knows them) and at least one
   relevant item in it. Users new in the window are not evaluated (no model can personalise for them).
-* **Metrics** (:mod:`shopflow.models.metrics`): NDCG@10, Recall@10, MAP@10, Precision@10 per user, averaged;
-  catalogue coverage of the union of the top-10 lists; 95 % percentile-bootstrap CIs over evaluated users
-  (1,000 resamples, the same draws for every model: paired).
+* **Metrics** (:mod:`shopflow.models.metrics`): NDCG@10, Recall@10, MAP@10, Precision@10 per user, averaged,
+  with 95 % percentile-bootstrap CIs over evaluated users (1,000 resamples, the same draws for every model:
+  paired); catalogue coverage of the union of the top-10 lists, with a delete-one-user jackknife CI.
 * **Cold items**: products with no interaction before the window and at least one inside it (first interaction
   inside the window). For every evaluated user with at least one relevant cold item (and at least one cold item
-  that is not relevant to them), the model's scores for
-  *the cold items only* are ranked: ranking AUC (relevant cold items vs the other cold items; ties ½, so
-  a model that cannot tell cold items apart scores 0.5) and Recall@10 of that cold-only ranking; means over those
-  users with bootstrap CIs.
+  that is not relevant to them), the model's scores for *the cold items only* are ranked: ranking AUC (relevant
+  cold items vs the other cold items; ties count ½, so a model that cannot tell cold items apart scores 0.5)
+  and Recall@10 of that cold-only ranking; means over those users with bootstrap CIs.
+* **Ties** in a top-k are broken by catalogue order (deterministic). The same protocol scores the validation
+  window (hyper-parameters, fusion weights, model selection) and the holdout (reported only).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from scipy import sparse
@@ -35,13 +36,17 @@ from shopflow.models.metrics import (
     average_precision_at_k,
     bootstrap_ci,
     catalogue_coverage,
+    coverage_jackknife_ci,
     ndcg_at_k,
     precision_at_k,
     ranking_auc,
     recall_at_k,
     top_k_hits,
 )
-from shopflow.models.recommenders.base import BATCH_USERS, Recommender, mask_seen, top_k
+from shopflow.models.ranking import BATCH_USERS, mask_seen, top_k
+
+if TYPE_CHECKING:
+    from shopflow.models.recommenders.base import Recommender
 
 K = 10
 BOOTSTRAP_RESAMPLES = 1000
@@ -102,21 +107,18 @@ class UserMetrics:
     n_items: int
 
     def summary(self, n_resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED) -> dict[str, dict]:
-        """Every metric as ``{"value": mean, "ci95": [low, high]}`` (None where no user qualifies)."""
+        """Every metric as ``{"value": …, "ci95": [low, high]}`` (None where no user qualifies)."""
         k = self.top_items.shape[1]
         per_user = np.column_stack([self.ndcg, self.recall, self.average_precision, self.precision])
-
-        def user_statistics(users: np.ndarray) -> np.ndarray:
-            coverage = catalogue_coverage(self.top_items[users], self.n_items)
-            return np.append(per_user[users].mean(axis=0), coverage)
-
-        names = [f"ndcg@{k}", f"recall@{k}", f"map@{k}", f"precision@{k}", f"coverage@{k}"]
-        result = _with_intervals(names, len(self.ndcg), user_statistics, n_resamples, seed)
+        names = [f"ndcg@{k}", f"recall@{k}", f"map@{k}", f"precision@{k}"]
+        result = _bootstrap_means(names, per_user, n_resamples, seed)
+        coverage = {"value": None, "ci95": None}
+        if len(self.top_items):
+            low, high = coverage_jackknife_ci(self.top_items, self.n_items)
+            coverage = {"value": catalogue_coverage(self.top_items, self.n_items), "ci95": [low, high]}
+        result[f"coverage@{k}"] = coverage
         cold = np.column_stack([self.cold_auc, self.cold_recall])
-        result |= _with_intervals(
-            ["cold_auc", f"cold_recall@{k}"], len(cold), lambda users: cold[users].mean(axis=0), n_resamples, seed
-        )
-        return result
+        return result | _bootstrap_means(["cold_auc", f"cold_recall@{k}"], cold, n_resamples, seed)
 
 
 def evaluate(model: Recommender, targets: EvaluationTargets, k: int = K) -> UserMetrics:
@@ -155,18 +157,19 @@ def evaluate(model: Recommender, targets: EvaluationTargets, k: int = K) -> User
     )
 
 
-def _with_intervals(
-    names: list[str],
-    n_users: int,
-    statistic: Callable[[np.ndarray], np.ndarray],
-    n_resamples: int,
-    seed: int,
-) -> dict[str, dict]:
-    if n_users == 0:
+def mean_ndcg(scores: np.ndarray, seen: sparse.csr_matrix, relevant: sparse.csr_matrix, k: int = K) -> float:
+    """Mean NDCG@k of a (users × items) score matrix against ``relevant``; ``seen`` is masked in place."""
+    mask_seen(scores, seen)
+    hits = top_k_hits(top_k(scores, k)[0], relevant)
+    return float(ndcg_at_k(hits, np.diff(relevant.indptr)).mean())
+
+
+def _bootstrap_means(names: list[str], per_user: np.ndarray, n_resamples: int, seed: int) -> dict[str, dict]:
+    """Mean of each column of (users × metrics) values with its percentile-bootstrap interval over users."""
+    if len(per_user) == 0:
         return {name: {"value": None, "ci95": None} for name in names}
-    values = np.atleast_1d(statistic(np.arange(n_users)))
-    low, high = bootstrap_ci(n_users, statistic, n_resamples, seed)
+    low, high = bootstrap_ci(len(per_user), lambda counts: counts @ per_user / len(per_user), n_resamples, seed)
     return {
         name: {"value": float(value), "ci95": [float(lo), float(hi)]}
-        for name, value, lo, hi in zip(names, values, np.atleast_1d(low), np.atleast_1d(high), strict=True)
+        for name, value, lo, hi in zip(names, per_user.mean(axis=0), low, high, strict=True)
     }

@@ -90,11 +90,14 @@ class InteractionMatrix:
 
     The recommender's one input type (cf. Dagster's ``IndexedCooMatrix``): ``user_items[r, c]`` is the
     confidence that user ``user_ids[r]`` likes item ``item_ids[c]``; zero means no interaction.
+    ``days_since_last`` (same sparsity pattern, when known) holds, per pair, the days from its last interaction
+    to the end of the window (1 = the window's last day), for models that weigh recent activity.
     """
 
     user_items: sparse.csr_matrix
     user_ids: np.ndarray
     item_ids: np.ndarray
+    days_since_last: sparse.csr_matrix | None = None
 
     def __post_init__(self) -> None:
         if self.user_items.shape != (len(self.user_ids), len(self.item_ids)):
@@ -102,6 +105,8 @@ class InteractionMatrix:
                 f"matrix shape {self.user_items.shape} does not match {len(self.user_ids)} users × "
                 f"{len(self.item_ids)} items"
             )
+        if self.days_since_last is not None and self.days_since_last.nnz != self.user_items.nnz:
+            raise ValueError("days_since_last must have one value per interaction")
 
     @property
     def n_users(self) -> int:
@@ -119,9 +124,16 @@ class InteractionMatrix:
         """Column of each id in ``item_ids`` (−1 where the item is not in the matrix)."""
         return _positions(self.item_ids, item_ids)
 
-    def item_user_counts(self) -> np.ndarray:
-        """Number of users who interacted with each item."""
-        return np.diff(self.user_items.tocsc().indptr)
+    def item_user_counts(self, within_days: int | None = None) -> np.ndarray:
+        """Number of users who interacted with each item (in the window's last ``within_days`` days when given)."""
+        if within_days is None:
+            return np.diff(self.user_items.tocsc().indptr)
+        if self.days_since_last is None:
+            raise ValueError("this matrix has no interaction dates (days_since_last)")
+        recent = self.days_since_last.copy()
+        recent.data = (recent.data <= within_days).astype(np.float32)
+        recent.eliminate_zeros()
+        return np.diff(recent.tocsc().indptr)
 
     @classmethod
     def from_frame(cls, frame: pd.DataFrame, item_ids: np.ndarray) -> InteractionMatrix:
@@ -162,9 +174,7 @@ class EventLog:
         return self.days.max().astype(date)
 
     @classmethod
-    def from_daily_frame(
-        cls, daily: pd.DataFrame, item_ids: np.ndarray, weights: InteractionWeights
-    ) -> EventLog:
+    def from_daily_frame(cls, daily: pd.DataFrame, item_ids: np.ndarray, weights: InteractionWeights) -> EventLog:
         """From rows of (user_id, product_id, day, *EVENT_COUNT_COLUMNS); ``item_ids`` must cover every product."""
         if daily.empty:
             raise ValueError("no events: the recommender needs at least one click or order line")
@@ -185,14 +195,15 @@ class EventLog:
 
     def window(self, start: date | None = None, end: date | None = None) -> InteractionMatrix:
         """Interactions of the days in ``[start, end)`` (open bounds when None); rows: users with any weight."""
-        in_window = np.ones(len(self.days), dtype=bool)
+        end_day = np.datetime64(end, "D") if end is not None else self.days.max() + np.timedelta64(1, "D")
+        in_window = self.days < end_day
         if start is not None:
             in_window &= self.days >= np.datetime64(start, "D")
-        if end is not None:
-            in_window &= self.days < np.datetime64(end, "D")
         n_items = len(self.item_ids)
         pair_keys = self.user_codes[in_window] * n_items + self.item_codes[in_window]
         pairs, pair_of_row = np.unique(pair_keys, return_inverse=True)
+        last_day = np.full(len(pairs), np.iinfo(np.int64).min)
+        np.maximum.at(last_day, pair_of_row, self.days[in_window].astype(np.int64))
         totals = {
             name: np.bincount(pair_of_row, weights=values[in_window], minlength=len(pairs))
             for name, values in self.counts.items()
@@ -205,10 +216,11 @@ class EventLog:
         positive = weight > 0
         user_codes, item_codes = np.divmod(pairs[positive], n_items)
         window_users, rows = np.unique(user_codes, return_inverse=True)
-        matrix = sparse.csr_matrix(
-            (weight[positive].astype(np.float32), (rows, item_codes)), shape=(len(window_users), n_items)
-        )
-        return InteractionMatrix(matrix, self.user_ids[window_users], self.item_ids)
+        shape = (len(window_users), n_items)
+        matrix = sparse.csr_matrix((weight[positive].astype(np.float32), (rows, item_codes)), shape=shape)
+        days_since = (end_day.astype(np.int64) - last_day[positive]).astype(np.float32)
+        days_since_last = sparse.csr_matrix((days_since, (rows, item_codes)), shape=shape)
+        return InteractionMatrix(matrix, self.user_ids[window_users], self.item_ids, days_since_last)
 
 
 def read_daily_events(con: duckdb.DuckDBPyConnection, until: date) -> pd.DataFrame:

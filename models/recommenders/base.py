@@ -7,7 +7,11 @@ columns. Subclasses implement three methods, everything else is shared:
 
 * ``_fit()``: learn from ``self.interactions`` (and ``self.item_embeddings``);
 * ``score_users(user_rows)``: a (users × items) score matrix, higher = better, for rows of the fitted matrix;
-* ``score_similar(item_columns)``: a (items × items) similarity matrix, higher = more similar.
+* ``score_similar(item_columns)``: a (items × items) similarity matrix, higher = more similar;
+
+and, for persistence, either ``_state()``/``_restore()`` (their fitted arrays) or ``_save_state()``/
+``_load_state()`` (their own files). Hyper-parameters are a frozen dataclass ``Params``; ``param_grid`` lists the
+values tried on the validation split (:mod:`shopflow.models.tuning`).
 
 A saved recommender is a directory: ``recommender.json`` (name, version, hyper-parameters), ``interactions.npz``
 (the fitted matrix with its ids, plus the item embeddings of text models) and the model's own arrays
@@ -18,9 +22,10 @@ from __future__ import annotations
 
 import json
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
@@ -28,9 +33,12 @@ from scipy import sparse
 
 from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.metrics import NO_ITEM
+from shopflow.models.ranking import BATCH_USERS, mask_seen, top_k
+
+if TYPE_CHECKING:
+    from shopflow.models.evaluation import EvaluationTargets
 
 RECOMMENDERS: dict[str, type[Recommender]] = {}
-BATCH_USERS = 1024  # rows scored at once: bounds memory at BATCH_USERS × n_items float32
 
 
 @dataclass(frozen=True)
@@ -46,9 +54,11 @@ class Recommender(ABC):
     uses_text: ClassVar[bool] = False  # needs item text embeddings in fit()
     Params: ClassVar[type] = NoParams  # a frozen dataclass of hyper-parameters (JSON-serialisable values)
     param_grid: ClassVar[dict[str, tuple]] = {}  # values tried on the validation split, per hyper-parameter
+    depends_on: ClassVar[tuple[str, ...]] = ()  # families whose tuned parameters this one starts from
 
     def __init__(self, **params: Any) -> None:
-        self.params = self.Params(**params)
+        # JSON turns tuples into lists: restore them so that saved and live parameters compare equal
+        self.params = self.Params(**{key: tuple(v) if isinstance(v, list) else v for key, v in params.items()})
         self.interactions: InteractionMatrix | None = None
         self.item_embeddings: np.ndarray | None = None
 
@@ -68,9 +78,28 @@ class Recommender(ABC):
     def score_similar(self, item_columns: np.ndarray) -> np.ndarray:
         """(len(item_columns) × n_items) float32 similarities of the given items to every item."""
 
+    # ---------- tuning hooks (defaults: plain grid search over param_grid)
+    @classmethod
+    def base_params_from(cls, tuned: dict[str, dict]) -> dict[str, Any]:
+        """Parameters to start the grid from, given the already tuned ``depends_on`` families (name → params)."""
+        return {}
+
+    def tune_post_fit(self, validation: EvaluationTargets) -> None:
+        """Tune, on validation targets, parameters that need no refit (fusion weights); default: none."""
+        return None
+
     # ---------- shared behaviour
-    def fit(self, interactions: InteractionMatrix, item_embeddings: np.ndarray | None = None) -> Self:
-        """Fit on ``interactions``; ``item_embeddings`` (n_items × d, rows aligned with its items) for text models."""
+    def fit(
+        self,
+        interactions: InteractionMatrix,
+        item_embeddings: np.ndarray | None = None,
+        reuse: Mapping[str, Recommender] | None = None,
+    ) -> Self:
+        """Fit on ``interactions``; ``item_embeddings`` (n_items × d, rows aligned with its items) for text models.
+
+        ``reuse``: recommenders already fitted on this same ``interactions`` object, by family name; composite
+        models (the hybrid) take a member from it instead of refitting it when its hyper-parameters match.
+        """
         if self.uses_text:
             if item_embeddings is None or len(item_embeddings) != interactions.n_items:
                 raise ValueError(f"{self.name} needs one text embedding per item of the matrix")
@@ -78,6 +107,15 @@ class Recommender(ABC):
         self.interactions = interactions
         self._fit()
         return self
+
+    def known_items(self) -> np.ndarray:
+        """Mask of the items the model has evidence about: every item for text models, else those with interactions.
+
+        Scores of the other items carry no information (a fusion treats them as neutral, not as bad).
+        """
+        if self.uses_text:
+            return np.ones(self.fitted.n_items, dtype=bool)
+        return self.fitted.item_user_counts() > 0
 
     @property
     def fitted(self) -> InteractionMatrix:
@@ -92,9 +130,7 @@ class Recommender(ABC):
             mask_seen(scores, self.fitted.user_items[user_rows])
         return top_k(scores, k)
 
-    def recommend(
-        self, user_ids: np.ndarray | None = None, k: int = 20, exclude_seen: bool = True
-    ) -> pd.DataFrame:
+    def recommend(self, user_ids: np.ndarray | None = None, k: int = 20, exclude_seen: bool = True) -> pd.DataFrame:
         """Top-k per user: columns user_id, rank (1 = best), product_id, score. Default: every fitted user."""
         matrix = self.fitted
         rows = np.arange(matrix.n_users) if user_ids is None else matrix.user_rows(np.asarray(user_ids, dtype=str))
@@ -137,6 +173,8 @@ class Recommender(ABC):
             "user_ids": matrix.user_ids.astype(str),
             "item_ids": matrix.item_ids.astype(str),
         }
+        if matrix.days_since_last is not None:
+            arrays["days_since_last"] = matrix.days_since_last.data
         if self.item_embeddings is not None:
             arrays["item_embeddings"] = self.item_embeddings
         np.savez(directory / "interactions.npz", **arrays)
@@ -152,10 +190,11 @@ class Recommender(ABC):
 
     def _state(self) -> dict[str, np.ndarray]:
         """The fitted arrays that ``_restore`` needs (beyond the interactions and embeddings)."""
-        return {}
+        raise NotImplementedError(f"{type(self).__name__}: implement _state/_restore or _save_state/_load_state")
 
     def _restore(self, state: dict[str, np.ndarray]) -> None:
         """Set the fitted arrays from ``_state()``'s output."""
+        raise NotImplementedError(f"{type(self).__name__}: implement _state/_restore or _save_state/_load_state")
 
 
 def register(cls: type[Recommender]) -> type[Recommender]:
@@ -186,32 +225,16 @@ def load_recommender(directory: Path) -> Recommender:
     model = cls(**manifest["params"])
     with np.load(directory / "interactions.npz", allow_pickle=False) as saved:
         user_ids, item_ids = saved["user_ids"], saved["item_ids"]
-        matrix = sparse.csr_matrix(
-            (saved["data"], saved["indices"], saved["indptr"]), shape=(len(user_ids), len(item_ids))
-        )
-        model.interactions = InteractionMatrix(matrix, user_ids, item_ids)
+        shape = (len(user_ids), len(item_ids))
+        matrix = sparse.csr_matrix((saved["data"], saved["indices"], saved["indptr"]), shape=shape)
+        days_since_last = None
+        if "days_since_last" in saved.files:
+            days_since_last = sparse.csr_matrix((saved["days_since_last"], matrix.indices, matrix.indptr), shape=shape)
+        model.interactions = InteractionMatrix(matrix, user_ids, item_ids, days_since_last)
         if "item_embeddings" in saved.files:
             model.item_embeddings = saved["item_embeddings"]
     model._load_state(directory)
     return model
-
-
-def mask_seen(scores: np.ndarray, seen: sparse.csr_matrix) -> None:
-    """Set (in place) the score of every stored entry of ``seen`` (rows aligned with ``scores``) to −inf."""
-    rows = np.repeat(np.arange(seen.shape[0]), np.diff(seen.indptr))
-    scores[rows, seen.indices] = -np.inf
-
-
-def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, the k best columns by score (ties: lower column first) and their scores; −inf → NO_ITEM."""
-    k = min(k, scores.shape[1])
-    candidates = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-    candidate_scores = np.take_along_axis(scores, candidates, axis=1)
-    order = np.lexsort((candidates, -candidate_scores), axis=1)
-    items = np.take_along_axis(candidates, order, axis=1)
-    values = np.take_along_axis(candidate_scores, order, axis=1)
-    items[~np.isfinite(values)] = NO_ITEM
-    return items, values
 
 
 def _ranked_frame(

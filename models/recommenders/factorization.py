@@ -71,7 +71,7 @@ class AlsRecommender(ImplicitFactorization):
         iterations: int = 15
         random_state: int = 42
 
-    param_grid = {"factors": (64, 128), "regularization": (0.05, 1.0), "alpha": (0.5, 2.0)}
+    param_grid = {"factors": (64, 128), "alpha": (0.25, 1.0)}
 
     def _implicit_arguments(self) -> dict[str, Any]:
         return {
@@ -94,12 +94,12 @@ class BprRecommender(ImplicitFactorization):
     @dataclass(frozen=True)
     class Params:
         factors: int = 64
-        learning_rate: float = 0.05
+        learning_rate: float = 0.01
         regularization: float = 0.01
         iterations: int = 100
         random_state: int = 42
 
-    param_grid = {"factors": (64, 128), "learning_rate": (0.01, 0.05)}
+    param_grid = {"learning_rate": (0.005, 0.01)}
 
     def _implicit_arguments(self) -> dict[str, Any]:
         return {
@@ -124,9 +124,14 @@ class TextMappedAlsRecommender(AlsRecommender):
 
     @dataclass(frozen=True)
     class Params(AlsRecommender.Params):
-        text_l2: float = 1.0  # ridge penalty of the text → factor map
+        text_l2: float = 10.0  # ridge penalty of the text → factor map
 
-    param_grid = {**AlsRecommender.param_grid, "text_l2": (1.0, 10.0)}
+    param_grid = {}  # ALS's tuned parameters, as they are
+    depends_on = ("als",)
+
+    @classmethod
+    def base_params_from(cls, tuned: dict[str, dict]) -> dict[str, Any]:
+        return dict(tuned.get("als", {}))
 
     def _fit(self) -> None:
         super()._fit()

@@ -1,6 +1,8 @@
-"""The popularity baseline: every user gets the items most users interacted with."""
+"""The popularity baseline: every user gets the items most users interacted with (recently, if asked)."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -13,8 +15,14 @@ class PopularityRecommender(Recommender):
 
     name = "popularity"
 
+    @dataclass(frozen=True)
+    class Params:
+        recent_days: int | None = None  # count only interactions in the data's last N days (None: all)
+
+    param_grid = {"recent_days": (None, 7, 28)}
+
     def _fit(self) -> None:
-        self.item_users = self.fitted.item_user_counts().astype(np.float32)
+        self.item_users = self.fitted.item_user_counts(self.params.recent_days).astype(np.float32)
 
     def score_users(self, user_rows: np.ndarray) -> np.ndarray:
         return np.tile(self.item_users, (len(user_rows), 1))
