@@ -10,16 +10,19 @@ coarse (one ``dbt build`` per night) because orchestration overhead dominates sm
 import json
 from datetime import date
 
-from prefect import flow, get_run_logger, task
+import numpy as np
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from shopflow.contract import latest_landing_day
 from shopflow.expectations.audit import audit_night
 from shopflow.ingest import ingest_landing
-from shopflow.models.pipeline import run_recommender_stage, write_recommendation_tables
+from shopflow.models.embeddings import MiniLMEncoder
+from shopflow.models.pipeline import embed_catalogue, run_recommender_stage, write_recommendation_tables
 from shopflow.models.split import InsufficientHistoryError
 from shopflow.publish import publish_snapshot
 from shopflow.report import render_report
+from shopflow.runners import build_task_runner, check_task_runner, shard_count
 from shopflow.settings import Settings
 from shopflow.stages import stage
 from shopflow.transform import build_warehouse
@@ -57,6 +60,24 @@ def audit_task(settings: Settings, run_date: date) -> dict:
     return report.summary() | {"stage": record.to_dict()}
 
 
+@task(name="embed-shard", cache_policy=NO_CACHE)
+def embed_shard_task(settings: Settings, texts: list[str]) -> np.ndarray:
+    """Encode one shard of product texts with MiniLM (on a Dask worker when the task runner is dask)."""
+    return MiniLMEncoder(device=settings.device).encode(texts)
+
+
+def embed_products(settings: Settings) -> dict:
+    """Fill the embedding cache for new or changed product texts, one ``embed-shard`` task per shard."""
+    with stage("embed") as record:
+
+        def encode_shards(parts: list[list[str]]) -> list[np.ndarray]:
+            return [future.result() for future in embed_shard_task.map(unmapped(settings), parts)]
+
+        counts = embed_catalogue(settings, shard_count(settings), encode_shards)
+        record.rows_in, record.rows_out = counts["products"], counts["encoded"]
+    return counts | {"stage": record.to_dict()}
+
+
 @task(name="recommend", cache_policy=NO_CACHE)
 def recommend_task(settings: Settings, run_date: date) -> dict:
     """Embed products, compare the recommender candidates, refit the selected one, write its marts."""
@@ -88,13 +109,14 @@ def report_task(settings: Settings, run_date: date) -> str:
     return str(render_report(settings, run_date))
 
 
-@flow(name="nightly", log_prints=True)
+@flow(name="nightly", log_prints=True, task_runner=build_task_runner(Settings()))
 def nightly(run_date: date | None = None) -> dict:
     """One night of the shop: ingest → dbt build (with tests) → audit → recommend → publish → report.
 
     ``run_date`` defaults to the latest landing day."""
     settings = Settings()
     settings.ensure_dirs()
+    check_task_runner(settings)
     run_date = run_date or latest_landing_day(settings.landing_dir)
     logger = get_run_logger()
     logger.info("nightly run for %s (data root %s)", run_date, settings.home)
@@ -102,10 +124,11 @@ def nightly(run_date: date | None = None) -> dict:
     ingested = ingest_task(settings, run_date)
     built = dbt_build_task(settings, run_date)
     audited = audit_task(settings, run_date)
+    embedded = embed_products(settings)
     recommended = recommend_task(settings, run_date)
     published = publish_task(settings, run_date, built["invocation_id"])
 
-    stages = [step.pop("stage") for step in (ingested, built, audited, recommended, published)]
+    stages = [step.pop("stage") for step in (ingested, built, audited, embedded, recommended, published)]
     accounting = built.pop("row_accounting")
     summary = {
         "run_date": run_date.isoformat(),
@@ -113,6 +136,7 @@ def nightly(run_date: date | None = None) -> dict:
         "dbt": built,
         "row_accounting": accounting,
         "audit": audited,
+        "embeddings": embedded,
         "recommender": recommended,
         "published": published,
         "stages": stages,

@@ -2,7 +2,7 @@
 
 The encoder is the sentence-transformers recipe in plain transformers: tokens → BERT → mean over non-padding
 tokens → L2 normalisation (384 dimensions; cosine = dot product). Texts are encoded in batches sorted by length
-(less padding), on CUDA when ``torch.cuda.is_available()``.
+(less padding), on CUDA when available unless the ``device`` setting forces one (:mod:`shopflow.devices`).
 
 The cache maps ``sha256(model id + "\\n" + text)`` to the vector, in one ``.npz`` per model under
 ``<cache_dir>/embeddings/``: a product whose text did not change is never encoded again, a changed text is a new
@@ -45,20 +45,22 @@ def minilm_directory() -> Path:
 class MiniLMEncoder:
     """all-MiniLM-L6-v2 sentence embeddings (384-d, unit length); loads lazily on the first ``encode``."""
 
-    def __init__(self, batch_size: int = 64, max_length: int = 256) -> None:
+    def __init__(self, batch_size: int = 64, max_length: int = 256, device: str = "auto") -> None:
         self.batch_size = batch_size
         self.max_length = max_length  # tokens; the model was trained with 256
         self.model_id = f"sentence-transformers/all-MiniLM-L6-v2@{MINILM_DISTRIBUTION}=={_minilm_version()}"
         self._tokenizer = None
         self._model = None
+        self._requested_device = device
         self._device = None
 
     def _load(self) -> None:
-        import torch
         from transformers import AutoModel, AutoTokenizer
 
+        from shopflow.devices import resolve_device
+
         directory = minilm_directory()
-        self._device = "cuda" if torch.cuda.is_available() else "cpu"
+        self._device = resolve_device(self._requested_device)
         self._tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         self._model = AutoModel.from_pretrained(directory, local_files_only=True).eval().to(self._device)
 
@@ -126,20 +128,31 @@ class EmbeddingCache:
         )
         os.replace(temporary, self.path)
 
+    def missing(self, texts: Sequence[str], known: dict[str, np.ndarray] | None = None) -> list[str]:
+        """The distinct texts not in ``known`` (default: the cache file), in first-seen order."""
+        known = self.read() if known is None else known
+        return [text for text in dict.fromkeys(texts) if self.key(text) not in known]
+
+    def add(self, texts: Sequence[str], vectors: np.ndarray, known: dict[str, np.ndarray] | None = None) -> dict:
+        """Cache ``vectors`` (row i ↔ texts[i]) next to ``known`` (default: the cache file); returns the new content."""
+        known = (self.read() if known is None else known) | dict(
+            zip((self.key(text) for text in texts), vectors, strict=True)
+        )
+        self.write(known)
+        return known
+
 
 def embed_texts(texts: Sequence[str], encoder: TextEncoder, cache_dir: Path) -> EmbeddedTexts:
     """Embed ``texts`` with ``encoder``, encoding only texts whose (model id, text) is not cached yet."""
     cache = EmbeddingCache(cache_dir, encoder.model_id)
-    keys = [cache.key(text) for text in texts]
     known = cache.read()
-    missing = list(dict.fromkeys(key for key in keys if key not in known))
-    cached = sum(key in known for key in keys)
+    missing = cache.missing(texts, known)
     if missing:
-        text_of = dict(zip(keys, texts, strict=True))
-        new_vectors = encoder.encode([text_of[key] for key in missing])
-        known.update(zip(missing, new_vectors, strict=True))
-        cache.write(known)
+        known = cache.add(missing, encoder.encode(missing), known)
+    keys = [cache.key(text) for text in texts]
     vectors = np.stack([known[key] for key in keys]) if keys else np.empty((0, 0), dtype=np.float32)
+    encoded = set(missing)
+    cached = sum(text not in encoded for text in texts)
     return EmbeddedTexts(vectors.astype(np.float32), encoded=len(missing), cached=cached)
 
 

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -31,12 +32,13 @@ import numpy as np
 import pandas as pd
 
 from shopflow.models.catalogue import product_texts, read_catalogue
-from shopflow.models.embeddings import MiniLMEncoder, TextEncoder, embed_texts
+from shopflow.models.embeddings import EmbeddingCache, MiniLMEncoder, TextEncoder, embed_texts
 from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, EvaluationTargets, K, UserMetrics, evaluate
 from shopflow.models.interactions import EventLog, InteractionMatrix, InteractionWeights, read_daily_events
 from shopflow.models.recommenders import Recommender, create_recommender
 from shopflow.models.split import DEFAULT_HOLDOUT_DAYS, DEFAULT_VALIDATION_DAYS, TemporalSplit
 from shopflow.models.tuning import TuningResult, tune_recommender, tuning_order
+from shopflow.runners import shards
 from shopflow.settings import Settings
 from shopflow.warehouse import connect
 
@@ -143,6 +145,29 @@ def read_inputs(settings: Settings, run_date: date) -> tuple[EventLog, pd.DataFr
     return EventLog.from_daily_frame(daily, catalogue["product_id"].to_numpy(dtype=str), weights), catalogue
 
 
+def embed_catalogue(
+    settings: Settings,
+    shard_count: int,
+    encode_shards: Callable[[list[list[str]]], list[np.ndarray]],
+    encoder: TextEncoder | None = None,
+) -> dict[str, int]:
+    """Fill the embedding cache for every catalogue text it lacks, in ``shard_count`` shards.
+
+    ``encode_shards`` maps shards of texts to their vectors: in-process, or as tasks on a Dask cluster (the flow
+    decides). The recommender stage then finds every text cached. Returns counts for the night's log.
+    """
+    model_id = (encoder or MiniLMEncoder(device=settings.device)).model_id
+    with connect(settings, read_only=True) as con:
+        texts = list(product_texts(read_catalogue(con)))
+    cache = EmbeddingCache(settings.cache_dir, model_id)
+    known = cache.read()
+    pending = cache.missing(texts, known)
+    parts = shards(pending, shard_count)
+    if parts:
+        cache.add([text for part in parts for text in part], np.concatenate(encode_shards(parts)), known)
+    return {"products": len(texts), "encoded": len(pending), "shards": len(parts)}
+
+
 def compare_candidates(
     events: EventLog,
     item_embeddings: np.ndarray,
@@ -207,7 +232,7 @@ def run_recommender_stage(
     started = time.perf_counter()
     candidates = tuple(candidates or DEFAULT_CANDIDATES)
     events, catalogue = read_inputs(settings, run_date)
-    encoder = encoder or MiniLMEncoder()
+    encoder = encoder or MiniLMEncoder(device=settings.device)
     embed_started = time.perf_counter()
     embedded = embed_texts(list(product_texts(catalogue)), encoder, settings.cache_dir)
     embed_seconds = round(time.perf_counter() - embed_started, 2)

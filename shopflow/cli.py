@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -11,6 +13,7 @@ from typing import Annotated
 import typer
 
 from shopflow.registry.cli import models_app, ui_app
+from shopflow.server import local_prefect_api
 from shopflow.settings import Settings, configure_runtime
 
 app = typer.Typer(help="shopflow: the nightly data and ML workflow of an online shop.", no_args_is_help=True)
@@ -113,11 +116,17 @@ def nightly(
         str | None, typer.Option("--date", help="The night to run (YYYY-MM-DD); default: latest landing day.")
     ] = None,
 ) -> None:
-    """Run one night: ingest → dbt build (with tests) → publish, as a Prefect flow (ephemeral server)."""
+    """Run one night (ingest → dbt build → audit → models → publish → report) as a Prefect flow.
+
+    With the local task runner Prefect runs an ephemeral server for the run; with `SHOPFLOW_TASK_RUNNER=dask` the
+    Dask workers need a real one, so the local server is started (or reused) unless PREFECT_API_URL is set.
+    """
     settings = _settings()
     from shopflow.flows.nightly import nightly as nightly_flow
 
-    state = nightly_flow(run_date=date.fromisoformat(run_date) if run_date else None, return_state=True)
+    needs_server = settings.task_runner == "dask" and not os.environ.get("PREFECT_API_URL")
+    with local_prefect_api(settings) if needs_server else nullcontext():
+        state = nightly_flow(run_date=date.fromisoformat(run_date) if run_date else None, return_state=True)
     if not state.is_completed():
         typer.echo(f"nightly run failed: {state.message}", err=True)
         raise typer.Exit(1)
@@ -147,6 +156,53 @@ def audit(
     except AuditError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc
+
+
+@app.command()
+def describe(
+    input_csv: Annotated[
+        Path,
+        typer.Option(
+            "--input",
+            help="Products CSV (product_id, title; optional category,"
+            " brand, price, currency, attributes as JSON text).",
+        ),
+    ],
+    output_csv: Annotated[Path, typer.Option("--output", help="Where to write one described row per product.")],
+    model: Annotated[
+        str | None, typer.Option(help="qwen2.5-coder-0.5b, smollm2-135m or a local model folder; default: the setting.")
+    ] = None,
+) -> None:
+    """Describe every product of a CSV with the guarded generator (no budget, nothing written to the warehouse)."""
+    from dataclasses import replace
+
+    from shopflow.models.descriptions.stage import DescriptionConfig, describe_file
+
+    settings = _settings()
+    config = DescriptionConfig.from_settings(settings)
+    config = replace(config, model=model) if model else config
+    described = describe_file(input_csv, output_csv, settings, config)
+    _echo_json({"output": output_csv, "products": len(described), **described["source"].value_counts().to_dict()})
+
+
+@app.command()
+def moderate(
+    input_csv: Annotated[Path, typer.Option("--input", help="Any CSV with a text column.")],
+    text_column: Annotated[str, typer.Option("--text-column", help="The column to score.")],
+    output_csv: Annotated[Path, typer.Option("--output", help="The input plus moderation_* columns.")],
+) -> None:
+    """Score every text of a CSV with the moderation ensemble (labels, flagged, reasons, model version)."""
+    from shopflow.models.moderation.stage import moderate_file
+
+    scored = moderate_file(input_csv, text_column, output_csv, _settings())
+    _echo_json(
+        {
+            "output": output_csv,
+            "texts": len(scored),
+            "flagged": int(scored["moderation_flagged"].sum()),
+            "model_version": scored["moderation_model_version"].iloc[0] if len(scored) else None,
+        }
+    )
 
 
 @app.command()

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -77,28 +79,50 @@ def stop_prefect_server(process: subprocess.Popen | None, timeout_seconds: float
         process.wait()
 
 
+@contextmanager
+def local_prefect_api(settings: Settings) -> Iterator[str]:
+    """Point this process and every child it spawns (Dask workers, flow-run subprocesses) at the local server.
+
+    Starts the server unless one answers; stops it on exit only when it was started here.
+    """
+    from prefect.logging.handlers import APILogWorker
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    server = start_prefect_server(settings)
+    url = api_url(settings)
+    previous = os.environ.get("PREFECT_API_URL")
+    os.environ["PREFECT_API_URL"] = url
+    try:
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield url
+            APILogWorker.drain_all(timeout=5)  # send the run's last log lines while the server still listens
+    finally:
+        if previous is None:
+            os.environ.pop("PREFECT_API_URL", None)
+        else:
+            os.environ["PREFECT_API_URL"] = previous
+        stop_prefect_server(server)
+
+
 def serve_nightly(settings: Settings) -> None:
     """Serve the nightly deployment on its cron against a local server until interrupted (Ctrl-C/SIGTERM)."""
     from prefect.schedules import Cron
-    from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from shopflow.flows.nightly import nightly
 
-    server = start_prefect_server(settings)
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        with temporary_settings(updates={PREFECT_API_URL: api_url(settings)}):
+        with local_prefect_api(settings):
             nightly.serve(
                 name="nightly",
                 schedules=[Cron(settings.nightly_cron, timezone=settings.timezone)],
-                description="ingest → dbt build (+tests) → publish, for the latest landing day",
+                description="ingest → dbt build → audit → models → publish → report, for the latest landing day",
                 pause_on_shutdown=False,
             )
     except KeyboardInterrupt:
         log.info("stopping: interrupted")
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
-        stop_prefect_server(server)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,34 @@ class Settings(BaseSettings):
         " champion automatically; its paired 95% bootstrap interval must also lie above zero.",
     )
     mlflow_ui_port: int = Field(5000, description="Port of `shopflow ui mlflow` (bound to 127.0.0.1).")
+    task_runner: Literal["local", "dask"] = Field(
+        "local",
+        description="Where the model stages' shards run: `local` (in the flow's process) or `dask` (a Dask cluster;"
+        " needs a running Prefect server, which `shopflow nightly` starts when none is configured).",
+    )
+    dask_address: str | None = Field(
+        None, description="Scheduler address of an existing Dask cluster; unset: a LocalCluster per night."
+    )
+    dask_workers: int = Field(2, ge=1, description="Worker processes of the LocalCluster, and shards per model stage.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        "auto", description="Where the model stages run: `auto` (CUDA when available, else CPU) or forced."
+    )
+    description_model: str = Field(
+        "qwen2.5-coder-0.5b",
+        description="Language model of the description stage: `qwen2.5-coder-0.5b` (default; faithful, ~3 s per"
+        " product on 2 CPU cores), `smollm2-135m` (3-4x faster, invents more: tests and quick demos; the guard"
+        " still applies) or the path of a local Hugging Face model folder.",
+    )
+    description_budget: int = Field(
+        100, ge=0, description="Products the description stage generates per night (new first, then most viewed)."
+    )
+    description_batch_size: int = Field(8, ge=1, description="Prompts generated together (greedy, left-padded).")
+    moderation_judge_budget: int = Field(
+        0, ge=0, description="Grey-zone texts the LLM judge re-reads per night in the moderation stage (0: no judge)."
+    )
+    moderation_judge_model: str = Field(
+        "qwen2.5-coder-0.5b", description="Language model of the moderation judge (same choices as description_model)."
+    )
 
     def model_post_init(self, __context: object) -> None:
         self.home = self.home.expanduser().resolve()

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy import sparse
 
+from shopflow.models.embeddings import embed_texts
 from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.pipeline import (
     DEFAULT_CANDIDATES,
@@ -17,6 +18,7 @@ from shopflow.models.pipeline import (
     SIMILAR_PRODUCT_COLUMNS,
     RecommenderStageResult,
     active_users,
+    embed_catalogue,
     run_recommender_stage,
     similar_products_frame,
     write_recommendation_tables,
@@ -167,3 +169,30 @@ def test_active_users_are_those_with_an_interaction_in_the_last_days() -> None:
         sparse.csr_matrix(np.array([[200.0, 3.0], [120.0, 91.0]], dtype=np.float32)),
     )
     assert active_users(matrix, active_days=90).tolist() == ["recent"]
+
+
+def test_embed_catalogue_fills_the_cache_shard_by_shard_and_then_has_nothing_to_do(
+    tmp_path, write_marts, minilm
+) -> None:
+    settings = Settings(home=tmp_path / "home")
+    products = [
+        (f"P{i}", f"{colour} {noun}", None, None, None, None, FIRST_DAY)
+        for i, (colour, noun) in enumerate((c, n) for c in ("RED", "BLUE") for n in NOUNS[:4])
+    ]
+    write_marts(settings.warehouse_path, [], [], products)
+    seen_shards: list[list[str]] = []
+
+    def encode_shards(parts: list[list[str]]) -> list[np.ndarray]:
+        seen_shards.extend(parts)
+        return [minilm.encode(part) for part in parts]
+
+    first = embed_catalogue(settings, 3, encode_shards)
+    again = embed_catalogue(settings, 3, encode_shards)
+
+    assert first == {"products": 8, "encoded": 8, "shards": 3}
+    assert again == {"products": 8, "encoded": 0, "shards": 0}
+    assert [len(part) for part in seen_shards] == [3, 3, 2]
+    texts = [text for part in seen_shards for text in part]
+    cached = embed_texts(texts, minilm, settings.cache_dir)
+    assert cached.encoded == 0  # everything came from the cache the shards filled...
+    np.testing.assert_allclose(cached.vectors, minilm.encode(texts), atol=1e-5)  # ...and equals one unsharded pass
