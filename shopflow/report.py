@@ -122,12 +122,12 @@ def _metrics_section(path: Path) -> dict | None:
     }
 
 
-def _with_ci(metric: dict | None) -> str:
+def _with_ci(metric: dict | None) -> tuple[str, str]:
+    """(value, "[low, high]") to three decimals; dashes for a metric a candidate lacks."""
     if not metric or metric.get("value") is None:
-        return "–"
+        return "–", ""
     low, high = metric.get("ci95") or (None, None)
-    interval = f" [{low:.3f}, {high:.3f}]" if low is not None else ""
-    return f"{metric['value']:.3f}{interval}"
+    return f"{metric['value']:.3f}", (f"[{low:.3f}, {high:.3f}]" if low is not None else "")
 
 
 def _png(figure) -> str:

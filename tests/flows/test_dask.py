@@ -3,6 +3,7 @@
 import os
 import socket
 from datetime import date
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -55,6 +56,8 @@ def test_a_dask_night_shards_the_embeddings_over_two_workers_against_a_running_s
     )
     assert sorted(run["state"]["type"] for run in shard_runs) == ["COMPLETED", "COMPLETED"]
     assert summary["recommender"]["outputs"]["recommendations"] > 0  # the recommender used the cached vectors
+    report = Path(summary["report"]).read_text()
+    assert "expectations: 0 error(s)" in report and f"<b>{summary['recommender']['selected']['name']}</b>" in report
     _, catalogue = read_inputs(dask_settings, date(2026, 4, 10))
     texts = list(product_texts(catalogue))
     encoder = MiniLMEncoder()

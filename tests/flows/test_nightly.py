@@ -1,6 +1,7 @@
 """The real nightly flow, end to end, on a tiny synthetic shop."""
 
 from datetime import date
+from pathlib import Path
 
 import duckdb
 import pandas as pd
@@ -87,6 +88,7 @@ def test_nightly_publishes_balanced_marts_and_a_rerun_changes_nothing(settings: 
     assert quarantined == expected_quarantine(demo.dirt)  # every injected defect, and nothing else
     assert summary["audit"]["passed"] and summary["audit"]["expectations"] > 50
     assert "3 day(s) of events" in summary["recommender"]["skipped"]  # a young shop publishes without models
+    assert "No recommender ran for this night: 3 day(s) of events" in Path(summary["report"]).read_text()
     with duckdb.connect(str(settings.analytics_path), read_only=True) as con:
         audited = con.execute("select count(*) from audit.validation_results where run_date = '2026-03-03'").fetchone()
     assert audited[0] == summary["audit"]["expectations"]  # analysts read tonight's audit from the snapshot
