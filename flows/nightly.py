@@ -1,7 +1,8 @@
-"""The nightly DAG, write-audit-publish: ingest → dbt build → audit → recommend → publish → report.
+"""The nightly DAG, write-audit-publish: ingest → dbt build → audit → embed → recommend → register → publish → report.
 
 Each task calls one plain function (``shopflow.ingest``, ``shopflow.transform``, ``shopflow.expectations.audit``,
-``shopflow.models.pipeline``, ``shopflow.publish``) so the logic is tested without Prefect. An audit error fails
+``shopflow.models.pipeline``, ``shopflow.registry.nightly``, ``shopflow.publish``) so the logic is tested without
+Prefect. An audit error fails
 the night before any model is trained or anything is published: analysts keep the previous snapshot. Tasks are
 coarse (one ``dbt build`` per night) because orchestration overhead dominates small runs. Run it with
 ``shopflow nightly`` (ephemeral Prefect) or on a schedule.
@@ -18,15 +19,17 @@ from shopflow.contract import latest_landing_day
 from shopflow.expectations.audit import audit_night
 from shopflow.ingest import ingest_landing
 from shopflow.models.embeddings import MiniLMEncoder
-from shopflow.models.pipeline import embed_catalogue, run_recommender_stage, write_recommendation_tables
+from shopflow.models.pipeline import RecommenderStageResult, embed_catalogue, run_recommender_stage
 from shopflow.models.split import InsufficientHistoryError
 from shopflow.publish import publish_snapshot
+from shopflow.registry.lineage import NightLineage
+from shopflow.registry.nightly import register_and_promote, write_champion_recommendations
 from shopflow.report import render_report
 from shopflow.runners import build_task_runner, check_task_runner, shard_count
 from shopflow.settings import Settings
 from shopflow.stages import stage
 from shopflow.transform import build_warehouse
-from shopflow.warehouse import connect, row_accounting
+from shopflow.warehouse import row_accounting
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
@@ -79,19 +82,31 @@ def embed_products(settings: Settings) -> dict:
 
 
 @task(name="recommend", cache_policy=NO_CACHE)
-def recommend_task(settings: Settings, run_date: date) -> dict:
-    """Embed products, compare the recommender candidates, refit the selected one, write its marts."""
+def recommend_task(settings: Settings, run_date: date) -> tuple[RecommenderStageResult | None, dict]:
+    """Compare the recommender candidates on a temporal split and refit the selected one (None: too young a shop)."""
     with stage("recommend") as record:
         try:
             result = run_recommender_stage(settings, run_date)
         except InsufficientHistoryError as too_young:
             get_run_logger().warning("recommender skipped: %s", too_young)
-            return {"skipped": str(too_young), "stage": record.to_dict()}
-        with connect(settings) as con:
-            written = write_recommendation_tables(con, result)
+            return None, {"skipped": str(too_young), "stage": record.to_dict()}
         record.rows_in = result.metrics["data"]["interactions"]
+    summary = {"selected": result.metrics["selected"], "outputs": result.metrics["outputs"]}
+    return result, summary | {"stage": record.to_dict()}
+
+
+@task(name="register", cache_policy=NO_CACHE)
+def register_task(
+    settings: Settings, run_date: date, result: RecommenderStageResult, dbt_invocation_id: str | None, audit: dict
+) -> dict:
+    """Log the night in MLflow, register the selected model as challenger, run the promotion gate, and write the
+    champion's recommendations (the published marts always come from ``@champion``)."""
+    with stage("register") as record:
+        lineage = NightLineage.from_audit(settings, run_date, dbt_invocation_id, audit)
+        decision = register_and_promote(settings, run_date, result, lineage)
+        written = write_champion_recommendations(settings, run_date)
         record.rows_out = sum(written.values())
-    return {"selected": result.metrics["selected"], "outputs": result.metrics["outputs"], "stage": record.to_dict()}
+    return {"decision": decision.to_dict(), "written": written, "stage": record.to_dict()}
 
 
 @task(name="publish", cache_policy=NO_CACHE)
@@ -125,10 +140,12 @@ def nightly(run_date: date | None = None) -> dict:
     built = dbt_build_task(settings, run_date)
     audited = audit_task(settings, run_date)
     embedded = embed_products(settings)
-    recommended = recommend_task(settings, run_date)
+    model, recommended = recommend_task(settings, run_date)
+    registered = register_task(settings, run_date, model, built["invocation_id"], audited) if model else {}
     published = publish_task(settings, run_date, built["invocation_id"])
 
-    stages = [step.pop("stage") for step in (ingested, built, audited, embedded, recommended, published)]
+    steps = (ingested, built, audited, embedded, recommended, registered, published)
+    stages = [step.pop("stage") for step in steps if step]
     accounting = built.pop("row_accounting")
     summary = {
         "run_date": run_date.isoformat(),
@@ -138,6 +155,7 @@ def nightly(run_date: date | None = None) -> dict:
         "audit": audited,
         "embeddings": embedded,
         "recommender": recommended,
+        "registry": registered,
         "published": published,
         "stages": stages,
     }

@@ -372,14 +372,16 @@ def similar_products_frame(
     return pd.concat([warm_rows, fallback], ignore_index=True).sort_values(["product_id", "rank"], ignore_index=True)
 
 
-def write_recommendation_tables(con: duckdb.DuckDBPyConnection, result: RecommenderStageResult) -> dict[str, int]:
-    """Replace ``marts.recommendations`` and ``marts.similar_products`` with the result's frames (one transaction).
+def write_recommendation_tables(
+    con: duckdb.DuckDBPyConnection, recommendations: pd.DataFrame, similar_products: pd.DataFrame
+) -> dict[str, int]:
+    """Replace ``marts.recommendations`` and ``marts.similar_products`` with these frames (one transaction).
 
     ``con`` must be a read-write connection to the warehouse (the caller opens and closes it). Returns row counts.
     """
     tables = {
-        "recommendations": (result.recommendations, RECOMMENDATION_COLUMNS),
-        "similar_products": (result.similar_products, SIMILAR_PRODUCT_COLUMNS),
+        "recommendations": (recommendations, RECOMMENDATION_COLUMNS),
+        "similar_products": (similar_products, SIMILAR_PRODUCT_COLUMNS),
     }
     con.execute("begin transaction")
     try:

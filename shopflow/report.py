@@ -45,6 +45,8 @@ def render_report(settings: Settings, run_date: date) -> Path:
             validation=_validation_section(night_dir / "validation.json"),
             metrics=_metrics_section(night_dir / "metrics.json"),
             recommender_skipped=summary.get("recommender", {}).get("skipped"),
+            decision=summary.get("registry", {}).get("decision"),
+            history_png=_model_history_chart(settings.reports_dir),
             stages=summary.get("stages", []),
             stages_png=_stages_chart(summary.get("stages", [])),
         )
@@ -120,6 +122,29 @@ def _metrics_section(path: Path) -> dict | None:
         "evaluated_users": metrics["holdout_targets"]["evaluated_users"],
         "cold_items": metrics["holdout_targets"]["cold_items"],
     }
+
+
+def _model_history_chart(reports_dir: Path) -> str | None:
+    """Holdout NDCG@10 (with CI) of every candidate across the nights that left a ``metrics.json``."""
+    nights = sorted(reports_dir.glob("????-??-??/metrics.json"))
+    if len(nights) < 2:
+        return None
+    history: dict[str, list[tuple[str, float, float, float]]] = {}
+    for path in nights:
+        metrics = json.loads(path.read_text())
+        for name, result in metrics["candidates"].items():
+            ndcg = result["holdout"]["ndcg@10"]
+            low, high = ndcg.get("ci95") or (ndcg["value"], ndcg["value"])
+            history.setdefault(name, []).append((metrics["run_date"], ndcg["value"], low, high))
+    figure, axes = _figure(10, 3.2)
+    for name, points in history.items():
+        days, values, lows, highs = zip(*points, strict=True)
+        axes.plot(days, values, marker="o", label=name)
+        axes.fill_between(days, lows, highs, alpha=0.12)
+    axes.set_ylabel("holdout NDCG@10")
+    axes.legend(ncol=4, fontsize="small")
+    figure.autofmt_xdate()
+    return _png(figure)
 
 
 def _with_ci(metric: dict | None) -> tuple[str, str]:

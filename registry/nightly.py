@@ -1,0 +1,439 @@
+"""The registry's part of the night: log, register, gate, and publish the champion's recommendations.
+
+In the nightly flow, after the audit and :func:`~shopflow.models.pipeline.run_recommender_stage`, before publish::
+
+    decision = register_and_promote(settings, run_date, stage_result, lineage)
+    write_champion_recommendations(settings, run_date)
+
+:func:`register_and_promote` logs one MLflow run (experiment ``shopflow-nightly``) with the lineage tags, the
+stage's parameters, every candidate's metrics, ``metrics.json`` and an evaluation plot; logs the selected
+recommender as a pyfunc (:mod:`.pyfunc_model`), registers it as ``shopflow-recommender`` with the alias
+``challenger``, and applies the promotion gate (:mod:`.gate`). Re-running a night is idempotent: the same model
+(same ``model_version`` label) reuses its registered version, and a night promotes at most one champion.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+import warnings
+from dataclasses import asdict, replace
+from datetime import date, timedelta
+from importlib.metadata import version as installed_version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from shopflow.models.catalogue import product_texts
+from shopflow.models.embeddings import MiniLMEncoder, TextEncoder, embed_texts
+from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, EvaluationTargets, K
+from shopflow.models.interactions import InteractionMatrix
+from shopflow.models.pipeline import (
+    RECOMMENDATION_COLUMNS,
+    RECOMMENDATIONS_PER_USER,
+    TEXT_FALLBACK,
+    RecommenderStageResult,
+    active_users,
+    read_inputs,
+    similar_products_frame,
+    write_recommendation_tables,
+)
+from shopflow.models.recommenders import Recommender, create_recommender
+from shopflow.registry import gate
+from shopflow.registry.champion import apply_decision, champion_version
+from shopflow.registry.decisions import read_decisions
+from shopflow.registry.gate import PairedComparison, PromotionDecision, RecommenderConfig
+from shopflow.registry.lineage import NightLineage
+from shopflow.registry.pyfunc_model import (
+    DEFAULT_K,
+    RECOMMENDER_ARTIFACT,
+    TEXT_FALLBACK_ARTIFACT,
+    recommend_known_users,
+)
+from shopflow.registry.tracking import (
+    CHALLENGER,
+    CHAMPION,
+    RECOMMENDER_MODEL_NAME,
+    ensure_registered_model,
+    mlflow_client,
+    nightly_experiment_id,
+)
+from shopflow.settings import Settings
+from shopflow.warehouse import connect
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
+
+log = logging.getLogger(__name__)
+
+MODEL_VERSION_TAG = "model_version"  # the stage's label, e.g. als-20260209-1a2b3c4d
+ENTRY_FILE = Path(__file__).with_name("recommender_entry.py")
+INPUT_EXAMPLE_USERS = 3
+PIP_REQUIREMENTS = ("mlflow", "numpy", "pandas", "scipy", "implicit")  # plus shopflow itself (this repository)
+
+
+def register_and_promote(
+    settings: Settings,
+    run_date: date,
+    stage_result: RecommenderStageResult,
+    lineage: NightLineage,
+    encoder: TextEncoder | None = None,
+) -> PromotionDecision:
+    """Log the night, register its recommender as ``@challenger`` and decide the ``@champion`` (module doc).
+
+    ``encoder`` embeds product texts for text models; the recommender stage has cached every vector already,
+    so the default MiniLM encoder is never loaded. Returns the decision (also in version tags, the MLflow run
+    and ``marts.model_decisions``).
+    """
+    import mlflow
+
+    if lineage.run_date != run_date or stage_result.run_date != run_date:
+        raise ValueError(f"lineage ({lineage.run_date}) and stage result ({stage_result.run_date}) must be {run_date}")
+    client = mlflow_client(settings)
+    experiment_id = nightly_experiment_id(settings)
+    ensure_registered_model(client)
+    note_alias_changed_outside(settings, client, run_date)
+    events, catalogue = read_inputs(settings, run_date)
+    embeddings = _item_embeddings(settings, catalogue, stage_result, encoder)
+    split = stage_result.comparison.split
+    train = events.window(None, split.holdout_start)
+    holdout = EvaluationTargets.from_windows(train, events.window(split.holdout_start, split.holdout_end))
+
+    run_tags = lineage.tags() | {"stage": "recommender", MODEL_VERSION_TAG: stage_result.model_version}
+    night_run = _night_run(client, experiment_id, run_date)
+    if night_run is None or night_run.data.tags.get("stage") == "recommender":  # none yet, or a re-run of the night
+        night_run = client.create_run(experiment_id, run_name=f"nightly-{run_date.isoformat()}")
+    with mlflow.start_run(run_id=night_run.info.run_id, tags=run_tags) as run:
+        _log_stage(stage_result)
+        challenger = _registered_version(client, stage_result.model_version)
+        if challenger is None:
+            challenger = _log_and_register(client, stage_result, embeddings, lineage)
+        client.set_registered_model_alias(RECOMMENDER_MODEL_NAME, CHALLENGER, challenger.version)
+        decision = _gate(settings, client, run_date, challenger, stage_result, lineage, train, holdout, embeddings)
+        decision = replace(decision, mlflow_run_id=run.info.run_id)
+        _log_decision(client, challenger.version, decision)
+        _log_evaluation_plot(stage_result, decision.comparison)
+    apply_decision(settings, client, decision)
+    log.info("registry: %s → %s (%s)", challenger.version, decision.outcome, decision.reason)
+    return decision
+
+
+def write_champion_recommendations(settings: Settings, run_date: date) -> dict[str, int]:
+    """Replace ``marts.recommendations`` and ``marts.similar_products`` with ``@champion``'s output for the night.
+
+    Recommendations: top 20 for the night's active users that the champion was fitted on (users new since its
+    night get none until a newer model is champion). Returns row counts per table.
+    """
+    import mlflow
+
+    client = mlflow_client(settings)
+    champion = champion_version(client)
+    if champion is None:
+        raise LookupError(f"{RECOMMENDER_MODEL_NAME} has no @{CHAMPION}: run a night or `shopflow models promote`")
+    loaded = mlflow.pyfunc.load_model(f"models:/{RECOMMENDER_MODEL_NAME}/{champion.version}")
+    model = loaded.unwrap_python_model()
+    events, _ = read_inputs(settings, run_date)
+    users = active_users(events.window(None, run_date + timedelta(days=1)))
+    predicted = loaded.predict(pd.DataFrame({"user_id": users}), params={"k": RECOMMENDATIONS_PER_USER})
+    label = champion.tags.get(MODEL_VERSION_TAG, f"{RECOMMENDER_MODEL_NAME}-v{champion.version}")
+    recommendations = predicted.assign(
+        model_name=model.recommender.name, model_version=label, run_date=pd.Timestamp(run_date)
+    )[list(RECOMMENDATION_COLUMNS)]
+    similar = similar_products_frame(model.recommender, label, run_date, model.text_fallback)
+    with connect(settings) as con:
+        counts = write_recommendation_tables(con, recommendations, similar)
+    log.info("published mart source: %s v%s (%s): %s", RECOMMENDER_MODEL_NAME, champion.version, label, counts)
+    return counts
+
+
+def log_content_model(settings: Settings, run_date: date, stage_name: str, identity: dict) -> str:
+    """Record a content stage's model identity (package, version, weights sha256, prompt/threshold version).
+
+    Tags ``<stage_name>.<key>`` (nested dicts as ``<stage_name>.<key>.<subkey>``) on the night's MLflow run in
+    ``shopflow-nightly`` (the recommender's, whichever of the two logs first) and the whole dict as the artifact
+    ``<stage_name>/model_identity.json``. Returns the run id.
+    """
+    import mlflow
+
+    if not identity:
+        raise ValueError(f"{stage_name}: empty model identity")
+    client = mlflow_client(settings)
+    experiment_id = nightly_experiment_id(settings)
+    night_run = _night_run(client, experiment_id, run_date)
+    if night_run is None:
+        night_run = client.create_run(experiment_id, run_name=f"nightly-{run_date.isoformat()}")
+    with mlflow.start_run(run_id=night_run.info.run_id, tags={"lineage.run_date": run_date.isoformat()}) as active:
+        mlflow.set_tags(_flat_tags(identity, prefix=stage_name))
+        mlflow.log_dict(identity, f"{stage_name}/model_identity.json")
+        return active.info.run_id
+
+
+def note_alias_changed_outside(settings: Settings, client: MlflowClient, run_date: date) -> PromotionDecision | None:
+    """Record a ``champion`` alias moved outside shopflow (the MLflow UI) since the last recorded decision.
+
+    The alias is honoured as set; the moved-to version remembers the recorded champion, so rollback works.
+    """
+    champion = champion_version(client)
+    decisions = read_decisions(settings) if settings.warehouse_path.exists() else pd.DataFrame()
+    recorded = decisions["champion_after"].dropna().iloc[-1] if len(decisions) else None
+    current = str(champion.version) if champion else None
+    if recorded is None or current == recorded:
+        return None
+    decision = PromotionDecision(
+        run_date, "alias_changed_outside", "honoured", None, recorded, current,
+        reason=f"@{CHAMPION} was moved from v{recorded} to v{current} outside shopflow (e.g. the MLflow UI)",
+    )  # fmt: skip
+    apply_decision(settings, client, decision)  # re-points the alias where it is, and remembers v{recorded}
+    return decision
+
+
+# ---------- the gate, with the night's facts
+def _gate(
+    settings: Settings,
+    client: MlflowClient,
+    run_date: date,
+    challenger: ModelVersion,
+    stage_result: RecommenderStageResult,
+    lineage: NightLineage,
+    train: InteractionMatrix,
+    holdout: EvaluationTargets,
+    embeddings: np.ndarray,
+) -> PromotionDecision:
+    champion = champion_version(client)
+    margin = settings.promotion_margin_ndcg
+    decided = dict(
+        run_date=run_date,
+        action="nightly_gate",
+        challenger_version=str(challenger.version),
+        champion_before=str(champion.version) if champion else None,
+        audit_passed=lineage.validation_passed,
+        margin=margin,
+    )
+
+    def keep(outcome: str, reason: str, comparison: PairedComparison | None = None) -> PromotionDecision:
+        return PromotionDecision(**decided, outcome=outcome, champion_after=decided["champion_before"], reason=reason,
+                                 comparison=comparison)  # fmt: skip
+
+    def promote(outcome: str, reason: str, comparison: PairedComparison | None = None) -> PromotionDecision:
+        return PromotionDecision(**decided, outcome=outcome, champion_after=str(challenger.version), reason=reason,
+                                 comparison=comparison)  # fmt: skip
+
+    if champion is not None and champion.version == challenger.version:
+        return keep(gate.ALREADY_CHAMPION, f"v{challenger.version} is already {CHAMPION}")
+    if (
+        champion is not None
+        and champion.tags.get("champion.run_date") == run_date.isoformat()
+        and (champion.tags.get("champion.action") == "nightly_gate")
+    ):
+        return keep(gate.NIGHT_ALREADY_DECIDED, f"v{champion.version} was promoted for {run_date} already")
+    if not lineage.validation_passed:
+        return keep(gate.AUDIT_FAILED, f"the audit of {run_date} failed: {lineage.validation_summary or 'no details'}")
+    if champion is None:
+        return promote(gate.FIRST_CHAMPION, "no champion yet: the first night's model becomes champion")
+    challenger_config = RecommenderConfig.from_tags(challenger.tags)
+    try:
+        champion_config = RecommenderConfig.from_tags(champion.tags)
+        champion_ndcg = gate.reevaluate_config(champion_config, train, holdout, embeddings)
+    except (KeyError, TypeError, ValueError) as error:
+        return promote(gate.CHAMPION_NOT_COMPARABLE, f"v{champion.version} cannot be rebuilt by this code: {error}")
+    if champion_config == challenger_config:
+        return promote(gate.REFRESHED, f"same family and parameters as v{champion.version}, fitted on newer data")
+    challenger_ndcg = stage_result.comparison.candidates[stage_result.model_name].holdout_per_user.ndcg
+    comparison = gate.paired_ndcg_comparison(challenger_ndcg, champion_ndcg)
+    numbers = (
+        f"NDCG@{K} {comparison.challenger_ndcg:.4f} vs {comparison.champion_ndcg:.4f}, gain {comparison.delta:+.4f} "
+        f"(95% CI {comparison.delta_ci95[0]:+.4f}..{comparison.delta_ci95[1]:+.4f}, {comparison.evaluated_users} "
+        f"users), margin {margin}"
+    )
+    if gate.is_better(comparison, margin):
+        return promote(gate.PROMOTED, f"better than v{champion.version}: {numbers}", comparison)
+    return keep(gate.KEPT, f"not better than v{champion.version} by the margin with a CI above zero: {numbers}",
+                comparison)  # fmt: skip
+
+
+# ---------- MLflow logging
+def _log_stage(stage_result: RecommenderStageResult) -> None:
+    """Parameters, every candidate's metrics and metrics.json of the stage, in the active run."""
+    import mlflow
+
+    metrics = stage_result.metrics
+    selected = metrics["selected"]
+    params = {
+        "selected.family": selected["name"],
+        "selected.model_version": selected["version"],
+        "candidates": ",".join(metrics["candidates"]),
+        "k": K,
+        "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
+        **{f"split.{key}": value for key, value in metrics["split"].items()},
+        **{f"selected.{key}": value for key, value in selected["params"].items()},
+    }
+    mlflow.log_params(params)
+    values = {"data.users": metrics["data"]["users"], "data.products": metrics["data"]["products"],
+              "data.interactions": metrics["data"]["interactions"]}  # fmt: skip
+    for name, candidate in metrics["candidates"].items():
+        values[f"{name}.validation_ndcg_at_{K}"] = candidate["validation_ndcg@10"]
+        for metric, summary in candidate["holdout"].items():
+            if summary["value"] is None:
+                continue
+            key = f"{name}.holdout.{_metric_name(metric)}"
+            values[key] = summary["value"]
+            values[f"{key}.ci_low"], values[f"{key}.ci_high"] = summary["ci95"]
+    mlflow.log_metrics(values)
+    mlflow.log_artifact(str(stage_result.metrics_path))
+
+
+def _log_and_register(
+    client: MlflowClient, stage_result: RecommenderStageResult, embeddings: np.ndarray, lineage: NightLineage
+) -> ModelVersion:
+    """Log the selected model as a pyfunc in the active run, register it and tag the new version."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    model = stage_result.model
+    example = pd.DataFrame({"user_id": model.fitted.user_ids[:INPUT_EXAMPLE_USERS].astype(str)})
+    with tempfile.TemporaryDirectory(prefix="shopflow-model-") as folder, warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*(Integer columns|type hints|cloudpickle).*")
+        artifacts = {RECOMMENDER_ARTIFACT: str(model.save(Path(folder) / RECOMMENDER_ARTIFACT))}
+        if not model.uses_text:
+            fallback = _text_fallback(stage_result, embeddings)
+            artifacts[TEXT_FALLBACK_ARTIFACT] = str(fallback.save(Path(folder) / TEXT_FALLBACK_ARTIFACT))
+        output = recommend_known_users(model, example["user_id"].to_numpy(), DEFAULT_K)
+        info = mlflow.pyfunc.log_model(
+            name="recommender",
+            python_model=str(ENTRY_FILE),
+            artifacts=artifacts,
+            signature=infer_signature(example, output, params={"k": DEFAULT_K}),
+            input_example=example,
+            pip_requirements=[f"{name}=={installed_version(name)}" for name in PIP_REQUIREMENTS],
+            registered_model_name=RECOMMENDER_MODEL_NAME,
+        )
+    version = str(info.registered_model_version)
+    holdout = stage_result.metrics["candidates"][stage_result.model_name]["holdout"]
+    config = RecommenderConfig(model.name, asdict(model.params), model.version)
+    tags = lineage.tags() | config.tags() | {
+        MODEL_VERSION_TAG: stage_result.model_version,
+        f"holdout.ndcg_at_{K}": _number(holdout[f"ndcg@{K}"]["value"]),
+        f"holdout.recall_at_{K}": _number(holdout[f"recall@{K}"]["value"]),
+        f"validation.ndcg_at_{K}": _number(stage_result.metrics["selected"]["validation_ndcg@10"]),
+    }  # fmt: skip
+    for key, value in tags.items():
+        client.set_model_version_tag(RECOMMENDER_MODEL_NAME, version, key, value)
+    return client.get_model_version(RECOMMENDER_MODEL_NAME, version)
+
+
+def _log_decision(client: MlflowClient, version: str, decision: PromotionDecision) -> None:
+    """The gate's outcome and numbers as run metrics/tags and as tags of the challenger version."""
+    import mlflow
+
+    tags = {
+        "gate.run_date": decision.run_date.isoformat(),
+        "gate.outcome": decision.outcome,
+        "gate.reason": decision.reason,
+        "gate.champion_before": decision.champion_before or "none",
+        "gate.champion_after": decision.champion_after or "none",
+        "gate.margin": str(decision.margin),
+    }
+    if decision.comparison is not None:
+        comparison = decision.comparison
+        numbers = {
+            "gate.challenger_ndcg_at_10": comparison.challenger_ndcg,
+            "gate.champion_ndcg_at_10": comparison.champion_ndcg,
+            "gate.ndcg_delta": comparison.delta,
+            "gate.ndcg_delta_ci_low": comparison.delta_ci95[0],
+            "gate.ndcg_delta_ci_high": comparison.delta_ci95[1],
+        }
+        mlflow.log_metrics(numbers)
+        tags |= {key: _number(value) for key, value in numbers.items()}
+    mlflow.set_tags(tags | {"registered_version": version})
+    for key, value in tags.items():
+        client.set_model_version_tag(RECOMMENDER_MODEL_NAME, version, key, value)
+
+
+def _log_evaluation_plot(stage_result: RecommenderStageResult, comparison: PairedComparison | None) -> None:
+    """Holdout NDCG@10 with 95 % intervals per candidate (selected in black; the re-evaluated champion in grey)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import mlflow
+
+    candidates = stage_result.metrics["candidates"]
+    names = list(candidates)
+    values = [candidates[name]["holdout"][f"ndcg@{K}"]["value"] or 0.0 for name in names]
+    intervals = [candidates[name]["holdout"][f"ndcg@{K}"]["ci95"] or [0.0, 0.0] for name in names]
+    colours = ["black" if name == stage_result.model_name else "tab:blue" for name in names]
+    if comparison is not None:
+        names.append("champion (refit)")
+        values.append(comparison.champion_ndcg)
+        intervals.append([comparison.champion_ndcg, comparison.champion_ndcg])
+        colours.append("grey")
+    errors = np.array([[value - low, high - value] for value, (low, high) in zip(values, intervals, strict=True)]).T
+    figure, axes = plt.subplots(figsize=(1.2 * len(names) + 2, 4))
+    axes.bar(names, values, yerr=np.clip(errors, 0, None), color=colours, capsize=4)
+    axes.set_ylabel(f"holdout NDCG@{K} (95% CI)")
+    axes.set_title(f"Recommender candidates, night {stage_result.run_date}")
+    axes.tick_params(axis="x", rotation=30)
+    figure.tight_layout()
+    mlflow.log_figure(figure, "evaluation/holdout_ndcg.png")
+    plt.close(figure)
+
+
+# ---------- helpers
+def _registered_version(client: MlflowClient, model_version_label: str) -> ModelVersion | None:
+    """The registered version already holding this exact model (a re-run of the night), if any."""
+    versions = client.search_model_versions(f"name = '{RECOMMENDER_MODEL_NAME}'")
+    matches = [v for v in versions if v.tags.get(MODEL_VERSION_TAG) == model_version_label]
+    return min(matches, key=lambda v: int(v.version)) if matches else None
+
+
+def _night_run(client: MlflowClient, experiment_id: str, run_date: date) -> Run | None:
+    """The latest run of the night ``run_date`` in the nightly experiment, if one exists."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`lineage.run_date` = '{run_date.isoformat()}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    return runs[0] if runs else None
+
+
+def _flat_tags(values: dict, prefix: str) -> dict[str, str]:
+    """``{"a": {"b": 1}}`` → ``{"<prefix>.a.b": "1"}``."""
+    tags = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            tags |= _flat_tags(value, f"{prefix}.{key}")
+        else:
+            tags[f"{prefix}.{key}"] = str(value)
+    return tags
+
+
+def _item_embeddings(
+    settings: Settings, catalogue: pd.DataFrame, stage_result: RecommenderStageResult, encoder: TextEncoder | None
+) -> np.ndarray:
+    """Tonight's product text vectors, aligned with the model's items (from the stage's embedding cache)."""
+    if stage_result.model.item_embeddings is not None:
+        return stage_result.model.item_embeddings
+    if not np.array_equal(catalogue["product_id"].to_numpy(dtype=str), stage_result.model.fitted.item_ids):
+        raise ValueError("the catalogue changed since the recommender stage ran; run the stage again")
+    return embed_texts(list(product_texts(catalogue)), encoder or MiniLMEncoder(), settings.cache_dir).vectors
+
+
+def _text_fallback(stage_result: RecommenderStageResult, embeddings: np.ndarray) -> Recommender:
+    """The text model that gives never-sold products their similar products (as in the recommender stage)."""
+    tuned = stage_result.comparison.candidates.get(TEXT_FALLBACK)
+    params = tuned.tuning.params if tuned else {}
+    return create_recommender(TEXT_FALLBACK, **params).fit(stage_result.model.fitted, embeddings)
+
+
+def _metric_name(metric: str) -> str:
+    """MLflow metric names allow no ``@``: ``ndcg@10`` → ``ndcg_at_10``."""
+    return metric.replace("@", "_at_")
+
+
+def _number(value: float | None) -> str:
+    return "none" if value is None else f"{value:.6f}"
