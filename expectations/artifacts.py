@@ -32,14 +32,14 @@ def write_artifacts(report: AuditReport, directory: Path) -> tuple[Path, Path]:
 def render_html(report: AuditReport) -> str:
     """One page: verdict, failed expectations (errors, then warnings), and the passed ones folded away."""
     failed = report.errors + report.warnings
-    passed = [outcome for outcome in report.outcomes if outcome.success]
+    passed = [outcome for outcome in report.results if outcome.success]
     verdict = "FAILED: nothing may be published" if report.errors else "passed"
     title = f"shopflow audit of the night {report.run_date}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title><style>{_STYLE}</style></head>
 <body>
 <h1>{escape(title)}: {verdict}</h1>
-<p>{len(report.outcomes)} expectations checked at {report.checked_at:%Y-%m-%d %H:%M:%S} UTC in
+<p>{len(report.results)} expectations checked at {report.checked_at:%Y-%m-%d %H:%M:%S} UTC in
 {report.elapsed_seconds:.1f} s: {len(report.errors)} error(s), {len(report.warnings)} warning(s).
 An error stops the night; a warning is reported. Thresholds: <code>expectations/thresholds.py</code>.</p>
 <h2>Failed ({len(failed)})</h2>
@@ -62,7 +62,7 @@ def _row(outcome: ExpectationOutcome) -> str:
         outcome.suite,
         outcome.entity or "",
         outcome.expectation_type,
-        outcome.column_name or "",
+        outcome.column or "",
         outcome.finding,
         outcome.description,
     )

@@ -25,6 +25,7 @@ log = logging.getLogger(__name__)
 
 def audit_night(settings: Settings, run_date: date) -> AuditReport:
     """Validate the night ``run_date`` (after ``dbt build``), store the results and artifacts, return the report."""
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # else ~200 INFO lines on import
     from shopflow.expectations.suites import night_suites, validate  # imports Great Expectations (4–20 s)
 
     started = time.perf_counter()

@@ -42,7 +42,7 @@ MART_COLUMNS = {
     "fct_reviews": "review_id, product_id, user_id, rating, body, created_at",
     "dim_products": "product_id, title, price::double as price, content_hash",
     "dim_users": "user_id",
-    "daily_kpis": "kpi_date, orders, conversion_rate",
+    "daily_kpis": "kpi_date, conversion_rate",
 }
 FACT_TABLES = ("fct_order_lines", "fct_clicks", "fct_reviews")
 
@@ -54,8 +54,11 @@ _NEWEST_LOADS = """
 """
 
 _QUARANTINED_TONIGHT = """
-    with tonight as (
+    with newest_loads as (
         {newest_loads}
+    ),
+    tonight as (
+        select * from newest_loads where delivery_date = ?
     ),
     quarantined as (
         {quarantine_union}
@@ -64,7 +67,6 @@ _QUARANTINED_TONIGHT = """
            any_value(tonight.rows) as delivered_rows
     from tonight
     inner join quarantined on tonight.entity = quarantined.entity and tonight.load_id = quarantined.load_id
-    where tonight.delivery_date = ?
     group by all
     order by 1, 2
 """
@@ -95,7 +97,7 @@ class Deliveries:
     load_ids: dict[str, int]  # entity -> the load of tonight's newest delivery
     delivered_rows: dict[str, int | None]  # entity delivered on or before tonight -> rows tonight (None: none)
     earlier_rows: dict[str, list[int]]  # entity -> rows of each earlier delivery day, oldest first
-    previously_delivered: dict[str, list[str]]  # entity -> optional columns with values in its previous delivery
+    previously_filled: dict[str, dict[str, float]]  # entity -> optional column -> filled share, previous delivery
 
 
 @dataclass
@@ -140,8 +142,8 @@ def read_deliveries(con: duckdb.DuckDBPyConnection, run_date: date) -> Deliverie
             for entity in loads["entity"].unique()
         },
         earlier_rows={entity: group["rows"].tolist() for entity, group in earlier},
-        previously_delivered={
-            entity: _columns_with_values(con, entity, int(group["load_id"].iloc[-1])) for entity, group in earlier
+        previously_filled={
+            entity: _filled_shares(con, entity, int(group["load_id"].iloc[-1])) for entity, group in earlier
         },
     )
 
@@ -173,14 +175,15 @@ def _parsed(column: str, sql_type: str) -> str:
     return f"try_cast({_text(column)} as {sql_type})"
 
 
-def _columns_with_values(con: duckdb.DuckDBPyConnection, entity: str, load_id: int) -> list[str]:
-    """The optional columns that hold at least one value in one load (the ones that delivery shipped)."""
+def _filled_shares(con: duckdb.DuckDBPyConnection, entity: str, load_id: int) -> dict[str, float]:
+    """Share of the rows of one load (0–1) that have a value, per optional column."""
     optional = ENTITIES[entity].optional
-    counts = con.execute(
-        f"select {', '.join(f'count({_text(column)})' for column in optional)} from raw.{entity} where _load_id = ?",
+    shares = con.execute(
+        f"select {', '.join(f'count({_text(column)}) / count(*)' for column in optional)} "
+        f"from raw.{entity} where _load_id = ?",
         [load_id],
     ).fetchall()[0]
-    return [column for column, count in zip(optional, counts, strict=True) if count]
+    return {column: share or 0.0 for column, share in zip(optional, shares, strict=True)}
 
 
 def _known_reviewers(con: duckdb.DuckDBPyConnection, reviews_load_id: int | None) -> list[str]:
@@ -221,7 +224,7 @@ def _quarantined_tonight(con: duckdb.DuckDBPyConnection, run_date: date) -> pd.D
         _QUARANTINED_TONIGHT.format(newest_loads=_NEWEST_LOADS, quarantine_union=quarantine_union),
         [run_date, run_date],
     ).df()
-    return frame.assign(share=frame["quarantined_rows"] / frame["delivered_rows"])
+    return frame.assign(share=(frame["quarantined_rows"] / frame["delivered_rows"]).round(4))
 
 
 def _per_entity(by_reason: pd.DataFrame, deliveries: Deliveries) -> pd.DataFrame:
@@ -235,4 +238,5 @@ def _per_entity(by_reason: pd.DataFrame, deliveries: Deliveries) -> pd.DataFrame
             "delivered_rows": [deliveries.delivered_rows[entity] for entity in entities],
         }
     )
-    return frame.assign(share=frame["quarantined_rows"] / frame["delivered_rows"].where(frame["delivered_rows"] > 0))
+    share = frame["quarantined_rows"] / frame["delivered_rows"].where(frame["delivered_rows"] > 0)
+    return frame.assign(share=share.round(4))

@@ -11,12 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from shopflow.expectations.thresholds import ERROR, WARN
+from shopflow.expectations.thresholds import ERROR, GX_SEVERITY, WARN
 from shopflow.settings import Settings
 from shopflow.warehouse import connect
 
-#: GX's severity names -> ours.
-SEVERITIES = {"critical": ERROR, "warning": WARN}
+SEVERITY_FROM_GX = {gx_name: severity for severity, gx_name in GX_SEVERITY.items()}
 #: Examples of unexpected values kept per expectation.
 EXAMPLES = 5
 #: Longer text in examples is cut.
@@ -57,7 +56,7 @@ class ExpectationOutcome:
     suite: str
     entity: str | None  # None for suites whose rows are entities (the examples name them)
     expectation_type: str
-    column_name: str | None
+    column: str | None  # stored as column_name (COLUMN is an SQL keyword)
     severity: str  # error | warn
     success: bool
     observed_value: Any  # of aggregate expectations (row count, max, ...), or the exception of a crashed one
@@ -81,8 +80,8 @@ class ExpectationOutcome:
             suite=suite,
             entity=entity,
             expectation_type=config["type"],
-            column_name=columns,
-            severity=SEVERITIES[config["severity"]],
+            column=columns,
+            severity=SEVERITY_FROM_GX[config["severity"]],
             success=bool(result["success"]),
             observed_value=f"expectation raised: {crash}" if crash else _plain(found.get("observed_value")),
             element_count=found.get("element_count"),
@@ -106,7 +105,7 @@ class ExpectationOutcome:
     def describe(self, run_date: date) -> str:
         """One line for a failure: entity, day, suite, expectation, column, finding, rule and examples."""
         where = f"{self.entity or self.suite} on {run_date}"
-        column = f" on {self.column_name}" if self.column_name else ""
+        column = f" on {self.column}" if self.column else ""
         examples = f"; e.g. {format_examples(self.unexpected_examples)}" if self.unexpected_examples else ""
         rule = f"rule: {self.description}"
         return f"{where} [{self.suite}] {self.expectation_type}{column}: {self.finding}; {rule}{examples}"
@@ -118,18 +117,18 @@ class AuditReport:
 
     run_date: date
     checked_at: datetime
-    outcomes: list[ExpectationOutcome]
+    results: list[ExpectationOutcome]  # one per expectation
     elapsed_seconds: float
 
     @property
     def errors(self) -> list[ExpectationOutcome]:
         """Failed error-level expectations: the night must stop."""
-        return [o for o in self.outcomes if not o.success and o.severity == ERROR]
+        return [o for o in self.results if not o.success and o.severity == ERROR]
 
     @property
     def warnings(self) -> list[ExpectationOutcome]:
         """Failed warn-level expectations: reported, the night goes on."""
-        return [o for o in self.outcomes if not o.success and o.severity == WARN]
+        return [o for o in self.results if not o.success and o.severity == WARN]
 
     @property
     def passed(self) -> bool:
@@ -149,7 +148,7 @@ class AuditReport:
         return {
             "run_date": self.run_date.isoformat(),
             "passed": self.passed,
-            "expectations": len(self.outcomes),
+            "expectations": len(self.results),
             "failed_errors": [o.describe(self.run_date) for o in self.errors],
             "failed_warnings": [o.describe(self.run_date) for o in self.warnings],
             "elapsed_seconds": self.elapsed_seconds,
@@ -159,7 +158,7 @@ class AuditReport:
         """Everything, JSON-ready: the summary and every outcome."""
         return self.summary() | {
             "checked_at": self.checked_at.isoformat(timespec="seconds"),
-            "outcomes": [asdict(outcome) for outcome in self.outcomes],
+            "results": [asdict(outcome) | {"finding": outcome.finding} for outcome in self.results],
         }
 
 
@@ -168,7 +167,7 @@ def store_results(settings: Settings, report: AuditReport) -> None:
     one short read-write transaction."""
     rows = pd.DataFrame(
         [
-            asdict(outcome)
+            {("column_name" if key == "column" else key): value for key, value in asdict(outcome).items()}
             | {
                 "run_date": report.run_date,
                 "checked_at": report.checked_at,
@@ -176,7 +175,7 @@ def store_results(settings: Settings, report: AuditReport) -> None:
                 "unexpected_examples": _json(outcome.unexpected_examples),
                 "expectation_kwargs": _json(outcome.expectation_kwargs),
             }
-            for outcome in report.outcomes
+            for outcome in report.results
         ]
     )
     with connect(settings) as con:
@@ -194,7 +193,7 @@ def store_results(settings: Settings, report: AuditReport) -> None:
 
 
 def format_examples(examples: list) -> str:
-    """``quantity='two' (_row_number=7), ...`` from a list of example values or rows."""
+    """``quantity='two', _row_number=7; ...`` from a list of example values or rows."""
 
     def one(example: Any) -> str:
         if isinstance(example, dict):

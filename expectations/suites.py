@@ -27,15 +27,12 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 import pandas as pd
 from great_expectations.data_context.types.base import ProgressBarsConfig
-from great_expectations.expectations.metadata_types import FailureSeverity
 
 from shopflow.contract import CLICK_EVENT_TYPES, ENTITIES, ORDER_STATUSES
 from shopflow.expectations import thresholds
 from shopflow.expectations.night import JSON_OBJECT, PARSED_TYPES, Deliveries, NightData
 from shopflow.expectations.results import EXAMPLES, ExpectationOutcome
-from shopflow.expectations.thresholds import ERROR, WARN, BadShare, CleaningLimits
-
-GX_SEVERITY = {ERROR: FailureSeverity.CRITICAL, WARN: FailureSeverity.WARNING}
+from shopflow.expectations.thresholds import ERROR, GX_SEVERITY, WARN, BadShare, CleaningLimits
 
 #: Contract types as text patterns (values are trimmed first).
 INTEGER = r"^[+-]?\d+$"
@@ -115,33 +112,37 @@ def validate(suites: list[Suite]) -> list[ExpectationOutcome]:
 
 def raw_suite(entity: str, deliveries: Deliveries, limits: CleaningLimits, known_reviewers: list[str]) -> Suite:
     """Tonight's delivery of one entity; ``known_reviewers`` are its reviewer ids with a clean order or click."""
+    frame = deliveries.raw[entity]
+    rows = len(frame)
     timestamp = TIMESTAMPS[entity]
     latest = datetime.combine(deliveries.run_date, time()) + timedelta(days=1, hours=limits.max_clock_skew_hours)
+    values = thresholds.RAW_VALUES.tiers(rows)
     expectations = [
         _expect(gxe.ExpectColumnValuesToBeNull, WARN, "no columns outside the contract (kept in _extra)", "_extra"),
         *(
             _expect(
                 gxe.ExpectColumnProportionOfNonNullValuesToBeBetween,
                 WARN,
-                f"{column} had values in the previous delivery and still has",
+                f"{column} still has values ({share:.0%} of the previous delivery's rows had one)",
                 column,
                 min_value=0,
                 strict_min=True,
             )
-            for column in deliveries.previously_delivered.get(entity, [])
+            for column, share in deliveries.previously_filled.get(entity, {}).items()
+            if share >= thresholds.DROPPED_COLUMN_PREVIOUSLY_FILLED
         ),
         *_volume(entity, deliveries),
-        *_duplicates(entity),
+        *_duplicates(entity, rows),
         *_mostly(
             gxe.ExpectColumnValuesToMatchStrftimeFormat,
-            thresholds.RAW_VALUES,
+            values,
             f"{timestamp} values not formatted {TIMESTAMP_FORMAT}",
             timestamp,
             strftime_format=TIMESTAMP_FORMAT,
         ),
         *_mostly(
             gxe.ExpectColumnValuesToBeBetween,
-            thresholds.RAW_VALUES,
+            values,
             f"{timestamp} values before the shop opened ({limits.shop_opened_at:%Y-%m-%d}) or later than the "
             f"delivery day + {limits.max_clock_skew_hours} h",
             f"parsed_{timestamp}",
@@ -149,30 +150,27 @@ def raw_suite(entity: str, deliveries: Deliveries, limits: CleaningLimits, known
             max_value=pd.Timestamp(latest),
             strict_max=True,
         ),
+        *_value_ranges(entity, limits, values),
     ]
     for column in ENTITIES[entity].required:
-        rule = thresholds.ANONYMOUS_USERS if column == "user_id" else thresholds.RAW_VALUES
-        expectations += _mostly(gxe.ExpectColumnValuesToNotBeNull, rule, f"{column} values missing", column)
+        tiers = thresholds.ANONYMOUS_USERS.tiers(rows) if column == "user_id" else values
+        expectations += _mostly(gxe.ExpectColumnValuesToNotBeNull, tiers, f"{column} values missing", column)
     for column, pattern in PATTERNS.get(entity, {}).items():
         expectations += _mostly(
-            gxe.ExpectColumnValuesToMatchRegex,
-            thresholds.RAW_VALUES,
-            f"{column} values not matching {pattern}",
-            column,
-            regex=pattern,
+            gxe.ExpectColumnValuesToMatchRegex, values, f"{column} values not matching {pattern}", column, regex=pattern
         )
-    for column, values in ALLOWED_VALUES.get(entity, {}).items():
+    for column, allowed in ALLOWED_VALUES.get(entity, {}).items():
         expectations += _mostly(
             gxe.ExpectColumnValuesToBeInSet,
-            thresholds.RAW_VALUES,
-            f"{column} values outside {', '.join(values)}",
+            values,
+            f"{column} values outside {', '.join(allowed)}",
             column,
-            value_set=list(values),
+            value_set=list(allowed),
         )
     for column in (c for c, sql_type in PARSED_TYPES[entity].items() if sql_type == JSON_OBJECT):
         expectations += _mostly(
             gxe.ExpectColumnPairValuesToBeEqual,
-            thresholds.RAW_VALUES,
+            values,
             f"{column} values that are not a JSON object",
             column=None,
             column_A=column,
@@ -181,26 +179,25 @@ def raw_suite(entity: str, deliveries: Deliveries, limits: CleaningLimits, known
     for column in LONG_TEXTS.get(entity, ()):
         expectations += _mostly(
             gxe.ExpectColumnValueLengthsToBeBetween,
-            thresholds.RAW_VALUES,
+            values,
             f"{column} values longer than {limits.max_text_length} characters",
             column,
             max_value=limits.max_text_length,
         )
-    expectations += _value_ranges(entity, limits)
-    if entity in EVENT_ENTITIES:
+    if entity in EVENT_ENTITIES and frame[f"parsed_{timestamp}"].notna().any():  # an empty delivery is not stale
         expectations.append(_freshness(timestamp, deliveries.run_date))
     if entity == "reviews":
         expectations += _mostly(
             gxe.ExpectColumnValuesToBeInSet,
-            thresholds.UNKNOWN_REVIEWERS,
+            thresholds.UNKNOWN_REVIEWERS.tiers(rows),
             "reviews by users without a clean order or click so far (unknown users)",
             "user_id",
             value_set=known_reviewers,
         )
-    return Suite(f"raw.{entity}", entity, deliveries.raw[entity], expectations, index_columns=("_row_number",))
+    return Suite(f"raw.{entity}", entity, frame, expectations, index_columns=("_row_number",))
 
 
-def _value_ranges(entity: str, limits: CleaningLimits) -> list[gxe.Expectation]:
+def _value_ranges(entity: str, limits: CleaningLimits, tiers: list[tuple[str, float]]) -> list[gxe.Expectation]:
     price = {"min_value": 0, "strict_min": True, "max_value": limits.max_unit_price}
     quantity = {"min_value": -limits.max_quantity, "max_value": limits.max_quantity}
     ranges = {"orders": {"quantity": quantity, "unit_price": price}, "products": {"price": price}}
@@ -209,7 +206,7 @@ def _value_ranges(entity: str, limits: CleaningLimits) -> list[gxe.Expectation]:
         for column, bounds in ranges.get(entity, {}).items()
         for expectation in _mostly(
             gxe.ExpectColumnValuesToBeBetween,
-            thresholds.RAW_VALUES,
+            tiers,
             f"{column} values outside {_interval(**bounds)}",
             f"parsed_{column}",
             **bounds,
@@ -217,22 +214,18 @@ def _value_ranges(entity: str, limits: CleaningLimits) -> list[gxe.Expectation]:
     ]
     if entity == "orders":
         expectations += _mostly(
-            gxe.ExpectColumnValuesToNotBeInSet,
-            thresholds.RAW_VALUES,
-            "quantity values zero",
-            "parsed_quantity",
-            value_set=[0],
+            gxe.ExpectColumnValuesToNotBeInSet, tiers, "quantity values zero", "parsed_quantity", value_set=[0]
         )
     return expectations
 
 
-def _duplicates(entity: str) -> list[gxe.Expectation]:
-    key = DUPLICATE_KEYS[entity]
+def _duplicates(entity: str, rows: int) -> list[gxe.Expectation]:
+    key, tiers = DUPLICATE_KEYS[entity], thresholds.DUPLICATES.tiers(rows)
     if len(key) == 1:
-        return _mostly(gxe.ExpectColumnValuesToBeUnique, thresholds.DUPLICATES, f"rows sharing a {key[0]}", key[0])
+        return _mostly(gxe.ExpectColumnValuesToBeUnique, tiers, f"rows sharing a {key[0]}", key[0])
     return _mostly(
         gxe.ExpectCompoundColumnsToBeUnique,
-        thresholds.DUPLICATES,
+        tiers,
         "rows identical to another row",
         column=None,
         column_list=list(key),
@@ -251,22 +244,22 @@ def _freshness(timestamp: str, run_date: date) -> gxe.Expectation:
 
 
 def _volume(entity: str, deliveries: Deliveries) -> list[gxe.Expectation]:
-    """Tonight's rows against the median of the entity's last deliveries, one expectation per tier."""
+    """Tonight's rows against the median of the entity's last deliveries, one expectation per tier; without a
+    baseline, one expectation that only records tonight's rows."""
     rule = thresholds.VOLUME[entity]
     earlier = deliveries.earlier_rows.get(entity, [])[-rule.history :]
-    median = statistics.median(earlier) if len(earlier) >= rule.min_history else 0
+    if len(earlier) < rule.min_history or not statistics.median(earlier):
+        description = f"no baseline: {len(earlier)} earlier deliveries (needs {rule.min_history}, median above 0)"
+        return [_expect(gxe.ExpectTableRowCountToBeBetween, WARN, description, column=None)]
+    median = statistics.median(earlier)
     expectations = []
-    for severity, factor in rule.tiers():
-        if median:
-            low, high = math.floor(median / factor), math.ceil(median * factor)
-            description = (
-                f"rows strictly between {low} and {high}: less than {factor:g}× above or below the median "
-                f"{median:g} of the last {len(earlier)} deliveries"
-            )
-            bounds = {"min_value": low, "max_value": high, "strict_min": True, "strict_max": True}
-        else:
-            description = f"no baseline ({len(earlier)} earlier deliveries with rows, {rule.min_history} needed)"
-            bounds = {}
+    for severity, factor in rule.tiers(median):
+        low, high = math.floor(median / factor), math.ceil(median * factor)
+        description = (
+            f"rows strictly between {low} and {high}: less than {factor:g}× above or below the median "
+            f"{median:g} of the last {len(earlier)} deliveries"
+        )
+        bounds = {"min_value": low, "max_value": high, "strict_min": True, "strict_max": True}
         expectations.append(_expect(gxe.ExpectTableRowCountToBeBetween, severity, description, column=None, **bounds))
     return expectations
 
@@ -293,7 +286,6 @@ def deliveries_suite(deliveries: Deliveries) -> Suite:
 
 def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[Suite]:
     """Keys, required columns, referential integrity and domains of the marts (facts: tonight's rows)."""
-    product_ids = marts["dim_products"]["product_id"].dropna().unique().tolist()
 
     def key(column: str) -> list[gxe.Expectation]:
         return [
@@ -307,9 +299,11 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
     def between(column: str, **bounds: float) -> gxe.Expectation:
         return _expect(gxe.ExpectColumnValuesToBeBetween, ERROR, f"{column} in {_interval(**bounds)}", column, **bounds)
 
-    def known_product() -> gxe.Expectation:
-        description = "product_id is in dim_products (referential integrity)"
-        return _expect(gxe.ExpectColumnValuesToBeInSet, ERROR, description, "product_id", value_set=product_ids)
+    def known(column: str, dimension: str) -> gxe.Expectation:
+        """Referential integrity: every (non-null) ``column`` value is a key of the dimension table."""
+        keys = marts[dimension][column].dropna().unique().tolist()
+        description = f"{column} is in {dimension} (referential integrity)"
+        return _expect(gxe.ExpectColumnValuesToBeInSet, ERROR, description, column, value_set=keys)
 
     tables = {
         "fct_order_lines": (
@@ -317,7 +311,8 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
             [
                 *key("order_line_key"),
                 *not_null("order_id", "user_id", "product_id", "quantity", "unit_price", "ordered_at"),
-                known_product(),
+                known("product_id", "dim_products"),
+                known("user_id", "dim_users"),
             ],
         ),
         "fct_clicks": (
@@ -332,7 +327,8 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
                     "event_type",
                     value_set=list(CLICK_EVENT_TYPES),
                 ),
-                known_product(),
+                known("product_id", "dim_products"),
+                known("user_id", "dim_users"),
             ],
         ),
         "fct_reviews": (
@@ -341,7 +337,8 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
                 *key("review_id"),
                 *not_null("product_id", "body", "created_at"),
                 between("rating", min_value=1, max_value=5),
-                known_product(),
+                known("product_id", "dim_products"),
+                known("user_id", "dim_users"),
             ],
         ),
         "dim_products": (
@@ -355,7 +352,7 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
         "dim_users": (None, key("user_id")),
         "daily_kpis": (
             None,
-            [*key("kpi_date"), between("orders", min_value=0), between("conversion_rate", min_value=0, max_value=1)],
+            [*key("kpi_date"), between("conversion_rate", min_value=0, max_value=1)],
         ),
     }
     return [
@@ -418,30 +415,38 @@ def _expect(
 
 
 def _mostly(
-    expectation: type[gxe.Expectation], rule: BadShare, bad: str, column: str | None, **kwargs: object
+    expectation: type[gxe.Expectation], tiers: list[tuple[str, float]], bad: str, column: str | None, **kwargs: object
 ) -> list[gxe.Expectation]:
-    """One expectation per tier of ``rule``, failing when more than the tier's share of the values are ``bad``."""
+    """One expectation per (severity, limit) tier, failing when more than ``limit`` of the values are ``bad``."""
     return [
         _expect(expectation, severity, f"at most {limit:.0%} of {bad}", column, mostly=round(1 - limit, 6), **kwargs)
-        for severity, limit in rule.tiers()
+        for severity, limit in tiers
     ]
 
 
 def _at_most(column: str, rule: BadShare, what: str, row_condition: str | None = None) -> list[gxe.Expectation]:
-    """One expectation per tier of ``rule``: every value of a share column is at most the tier's limit."""
-    condition = {"row_condition": row_condition, "condition_parser": "pandas"} if row_condition else {}
-    return [
-        _expect(
-            gxe.ExpectColumnValuesToBeBetween,
-            severity,
-            f"{what} at most {limit:.0%}",
-            column,
-            min_value=0,
-            max_value=limit,
-            **condition,
+    """One expectation per tier of ``rule``: every value of a share column is at most the tier's limit; the error
+    tier skips rows of deliveries smaller than MIN_ROWS_FOR_ERRORS."""
+    expectations = []
+    for severity, limit in rule.tiers():
+        conditions = [row_condition] if row_condition else []
+        description = f"{what} at most {limit:.0%}"
+        if severity == ERROR:
+            conditions.append(f"delivered_rows >= {thresholds.MIN_ROWS_FOR_ERRORS}")
+            description += f" (deliveries of {thresholds.MIN_ROWS_FOR_ERRORS}+ rows)"
+        condition = {"row_condition": " and ".join(conditions), "condition_parser": "pandas"} if conditions else {}
+        expectations.append(
+            _expect(
+                gxe.ExpectColumnValuesToBeBetween,
+                severity,
+                description,
+                column,
+                min_value=0,
+                max_value=limit,
+                **condition,
+            )
         )
-        for severity, limit in rule.tiers()
-    ]
+    return expectations
 
 
 def _interval(

@@ -7,7 +7,7 @@ Row-level dirt is dbt's job (each bad row is quarantined with a reason), so the 
 delivery judge the *distribution* of dirt: a share rule warns when more than ``warn`` of the checked values
 are bad and fails the night when more than ``error`` are. The defaults let a normal dirty night through with a
 warning (the demo shop's 2% dirt, Online Retail's anonymous order lines) and stop a night whose delivery is
-broken as a whole (a new number or date format, a column shipped empty, a truncated or duplicated export).
+broken as a whole (a new number or date format, a column shipped empty, ten times or a tenth of the usual rows).
 Marts and the row accounting hold by construction, so any violation there is an ``error``.
 """
 
@@ -21,6 +21,14 @@ import yaml
 
 ERROR = "error"
 WARN = "warn"
+#: Our severities as Great Expectations names them (an expectation's ``severity``).
+GX_SEVERITY = {ERROR: "critical", WARN: "warning"}
+
+
+#: A delivery is judged broken as a whole only from this many rows on (for volume: a median this large). Below
+#: it, one or two bad rows are not a trend, so share and volume rules only warn (every bad row is still
+#: quarantined): a 3-row catalogue delta with 2 bad prices, or 0 reviews where 2 are usual, is not an error.
+MIN_ROWS_FOR_ERRORS = 20
 
 
 @dataclass(frozen=True)
@@ -31,9 +39,10 @@ class BadShare:
     warn: float | None
     error: float | None
 
-    def tiers(self) -> list[tuple[str, float]]:
-        """(severity, limit) for each tier the rule has, warn first."""
-        return [(severity, limit) for severity, limit in ((WARN, self.warn), (ERROR, self.error)) if limit is not None]
+    def tiers(self, rows: int | None = None) -> list[tuple[str, float]]:
+        """(severity, limit) for each tier the rule has, warn first; for a delivery of ``rows`` rows, the error
+        tier only from MIN_ROWS_FOR_ERRORS rows on (``None``: the caller applies that minimum itself)."""
+        return _tiers(self.warn, self.error, rows)
 
 
 #: Values of tonight's delivery that are missing, unparsable, outside the allowed set or range, or too long.
@@ -71,10 +80,10 @@ class VolumeRule:
     warn_factor: float | None = 3.0
     error_factor: float | None = 10.0
 
-    def tiers(self) -> list[tuple[str, float]]:
-        """(severity, factor) for each tier the rule has, warn first."""
-        tiers = ((WARN, self.warn_factor), (ERROR, self.error_factor))
-        return [(severity, factor) for severity, factor in tiers if factor is not None]
+    def tiers(self, median: float) -> list[tuple[str, float]]:
+        """(severity, factor) for each tier the rule has, warn first; the error tier only from a median of
+        MIN_ROWS_FOR_ERRORS rows on."""
+        return _tiers(self.warn_factor, self.error_factor, median)
 
 
 VOLUME = {
@@ -85,8 +94,18 @@ VOLUME = {
     "products": VolumeRule(error_factor=None),
 }
 
+#: An optional column filled in at least this share of the entity's previous delivery must not be empty tonight
+#: (a column the export stopped writing); sparse columns such as a catalogue description are not judged.
+DROPPED_COLUMN_PREVIOUSLY_FILLED = 0.5
+
 #: The newest event of a delivery may be at most this many days older than its delivery day (a stale re-send).
 FRESHNESS_DAYS = 1
+
+
+def _tiers(warn: float | None, error: float | None, size: float | None) -> list[tuple[str, float]]:
+    large_enough = size is None or size >= MIN_ROWS_FOR_ERRORS
+    tiers = ((WARN, warn), (ERROR, error if large_enough else None))
+    return [(severity, limit) for severity, limit in tiers if limit is not None]
 
 
 @dataclass(frozen=True)

@@ -1,11 +1,12 @@
-"""The nightly DAG, write-audit-publish: ingest → dbt build → audit → embed → recommend → register → publish → report.
+"""The nightly DAG, write-audit-publish.
+
+ingest → dbt build → audit → embed → recommend → register → describe → moderate → publish → report.
 
 Each task calls one plain function (``shopflow.ingest``, ``shopflow.transform``, ``shopflow.expectations.audit``,
-``shopflow.models.pipeline``, ``shopflow.registry.nightly``, ``shopflow.publish``) so the logic is tested without
-Prefect. An audit error fails
-the night before any model is trained or anything is published: analysts keep the previous snapshot. Tasks are
-coarse (one ``dbt build`` per night) because orchestration overhead dominates small runs. Run it with
-``shopflow nightly`` (ephemeral Prefect) or on a schedule.
+``shopflow.models.*``, ``shopflow.registry.nightly``, ``shopflow.publish``) so the logic is tested without
+Prefect. An audit error fails the night before any model is trained or anything is published: analysts keep the
+previous snapshot. Tasks are coarse (one ``dbt build`` per night) because orchestration overhead dominates small
+runs. Run it with ``shopflow nightly`` (ephemeral Prefect) or on a schedule.
 """
 
 import json
@@ -18,12 +19,14 @@ from prefect.cache_policies import NO_CACHE
 from shopflow.contract import latest_landing_day
 from shopflow.expectations.audit import audit_night
 from shopflow.ingest import ingest_landing
+from shopflow.models.descriptions.stage import run_description_stage
 from shopflow.models.embeddings import MiniLMEncoder
+from shopflow.models.moderation.stage import run_moderation_stage
 from shopflow.models.pipeline import RecommenderStageResult, embed_catalogue, run_recommender_stage
 from shopflow.models.split import InsufficientHistoryError
 from shopflow.publish import publish_snapshot
 from shopflow.registry.lineage import NightLineage
-from shopflow.registry.nightly import register_and_promote, write_champion_recommendations
+from shopflow.registry.nightly import log_content_model, register_and_promote, write_champion_recommendations
 from shopflow.report import render_report
 from shopflow.runners import build_task_runner, check_task_runner, shard_count
 from shopflow.settings import Settings
@@ -109,6 +112,30 @@ def register_task(
     return {"decision": decision.to_dict(), "written": written, "stage": record.to_dict()}
 
 
+@task(name="describe", cache_policy=NO_CACHE)
+def describe_task(settings: Settings, run_date: date) -> dict:
+    """Generate descriptions for new or changed products (within the night's budget), every fact guarded."""
+    with stage("describe") as record:
+        result = run_description_stage(settings, run_date)
+        record.rows_in, record.rows_out = result.products, len(result.descriptions)
+    summary = result.summary()
+    if len(result.descriptions):
+        log_content_model(settings, run_date, "descriptions", summary["model_identity"])
+    return summary | {"stage": record.to_dict()}
+
+
+@task(name="moderate", cache_policy=NO_CACHE)
+def moderate_task(settings: Settings, run_date: date) -> dict:
+    """Score new or changed reviews and descriptions (everything when the moderation version changed)."""
+    with stage("moderate") as record:
+        result = run_moderation_stage(settings, run_date)
+        record.rows_in, record.rows_out = result.texts, len(result.scores)
+    summary = result.summary()
+    if len(result.scores):
+        log_content_model(settings, run_date, "moderation", summary["model_identity"])
+    return summary | {"stage": record.to_dict()}
+
+
 @task(name="publish", cache_policy=NO_CACHE)
 def publish_task(settings: Settings, run_date: date, dbt_invocation_id: str | None) -> dict:
     """Swap in the analysts' snapshot of the marts."""
@@ -142,9 +169,11 @@ def nightly(run_date: date | None = None) -> dict:
     embedded = embed_products(settings)
     model, recommended = recommend_task(settings, run_date)
     registered = register_task(settings, run_date, model, built["invocation_id"], audited) if model else {}
+    described = describe_task(settings, run_date)
+    moderated = moderate_task(settings, run_date)  # after describe: it scores the new descriptions too
     published = publish_task(settings, run_date, built["invocation_id"])
 
-    steps = (ingested, built, audited, embedded, recommended, registered, published)
+    steps = (ingested, built, audited, embedded, recommended, registered, described, moderated, published)
     stages = [step.pop("stage") for step in steps if step]
     accounting = built.pop("row_accounting")
     summary = {
@@ -156,6 +185,8 @@ def nightly(run_date: date | None = None) -> dict:
         "embeddings": embedded,
         "recommender": recommended,
         "registry": registered,
+        "descriptions": described,
+        "moderation": moderated,
         "published": published,
         "stages": stages,
     }

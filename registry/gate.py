@@ -8,7 +8,12 @@ are inside tonight's holdout.) The difference is paired user by user, and its 95
 module's percentile bootstrap with the same resamples and seed.
 
 Rule: promote when the mean gain is at least ``margin`` (``Settings.promotion_margin_ndcg``) *and* the whole
-interval lies above zero (no loss, no tie), and only when the night's audit passed. A challenger with exactly
+interval lies above zero (no loss, no tie), and only when the night's audit passed. Otherwise, on an audited
+night, the champion's *configuration* is kept: the verdict ("kept") is about family and parameters, so what
+serves tonight is that configuration fitted on every event up to tonight, registered as a new version that
+becomes champion ("kept_refitted"; it remembers the replaced version, so a rollback returns to it). The old
+fit would not know tonight's interactions: it would recommend products bought since its night and nothing to
+users new since then. After a failed audit nothing is fitted: the champion stays as it is. A challenger with exactly
 the champion's family and parameters is a refit of the champion on newer data: it replaces it ("refreshed")
 without a comparison, which would be a tie by construction. A champion this code cannot rebuild (its family
 was removed or its family version bumped) could not be published either: the challenger replaces it
@@ -28,16 +33,17 @@ from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.metrics import bootstrap_ci
 from shopflow.models.recommenders import create_recommender, recommender_class
 
-# outcomes of a nightly decision (the first group promotes)
+# outcomes of a nightly decision (the first group moves the champion alias)
 FIRST_CHAMPION = "first_champion"
 PROMOTED = "promoted"
 REFRESHED = "refreshed"
-KEPT = "kept"
+KEPT_REFITTED = "kept_refitted"
+CHAMPION_NOT_COMPARABLE = "champion_not_comparable"
+KEPT = "kept"  # the comparison's verdict; an audited night publishes it as KEPT_REFITTED once the refit exists
 AUDIT_FAILED = "audit_failed"
 ALREADY_CHAMPION = "already_champion"
 NIGHT_ALREADY_DECIDED = "night_already_decided"
-CHAMPION_NOT_COMPARABLE = "champion_not_comparable"
-PROMOTING_OUTCOMES = (FIRST_CHAMPION, PROMOTED, REFRESHED, CHAMPION_NOT_COMPARABLE)
+PROMOTING_OUTCOMES = (FIRST_CHAMPION, PROMOTED, REFRESHED, KEPT_REFITTED, CHAMPION_NOT_COMPARABLE)
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,11 @@ In the nightly flow, after the audit and :func:`~shopflow.models.pipeline.run_re
 :func:`register_and_promote` logs one MLflow run (experiment ``shopflow-nightly``) with the lineage tags, the
 stage's parameters, every candidate's metrics, ``metrics.json`` and an evaluation plot; logs the selected
 recommender as a pyfunc (:mod:`.pyfunc_model`), registers it as ``shopflow-recommender`` with the alias
-``challenger``, and applies the promotion gate (:mod:`.gate`). Re-running a night is idempotent: the same model
-(same ``model_version`` label) reuses its registered version, and a night promotes at most one champion.
+``challenger``, and applies the promotion gate (:mod:`.gate`). When the gate keeps the champion's configuration,
+that configuration is fitted on every event up to the night, registered as a new version (tag ``refit_of``)
+and made champion, so the published recommendations always know the night's data. Re-running a night is
+idempotent: the same model (same ``model_version`` label) reuses its registered version, and a night promotes
+at most one champion.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from shopflow.models.pipeline import (
     TEXT_FALLBACK,
     RecommenderStageResult,
     active_users,
+    model_version,
     read_inputs,
     similar_products_frame,
     write_recommendation_tables,
@@ -71,6 +75,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MODEL_VERSION_TAG = "model_version"  # the stage's label, e.g. als-20260209-1a2b3c4d
+REFIT_OF_TAG = "refit_of"  # on a kept champion's refit: the version whose configuration it refits
 ENTRY_FILE = Path(__file__).with_name("recommender_entry.py")
 INPUT_EXAMPLE_USERS = 3
 PIP_REQUIREMENTS = ("mlflow", "numpy", "pandas", "scipy", "implicit")  # plus shopflow itself (this repository)
@@ -111,11 +116,18 @@ def register_and_promote(
         _log_stage(stage_result)
         challenger = _registered_version(client, stage_result.model_version)
         if challenger is None:
-            challenger = _log_and_register(client, stage_result, embeddings, lineage)
+            selected = stage_result.model
+            challenger = _log_and_register(
+                client, selected, _text_fallback(stage_result, selected, embeddings), lineage,
+                stage_result.model_version, _selected_scores(stage_result),
+            )  # fmt: skip
         client.set_registered_model_alias(RECOMMENDER_MODEL_NAME, CHALLENGER, challenger.version)
         decision = _gate(settings, client, run_date, challenger, stage_result, lineage, train, holdout, embeddings)
+        if decision.outcome == gate.KEPT:
+            everything = events.window(None, run_date + timedelta(days=1))
+            decision = _refit_kept_champion(client, decision, everything, stage_result, embeddings, lineage)
         decision = replace(decision, mlflow_run_id=run.info.run_id)
-        _log_decision(client, challenger.version, decision)
+        _log_decision(client, decision)
         _log_evaluation_plot(stage_result, decision.comparison)
     apply_decision(settings, client, decision)
     log.info("registry: %s → %s (%s)", challenger.version, decision.outcome, decision.reason)
@@ -125,8 +137,9 @@ def register_and_promote(
 def write_champion_recommendations(settings: Settings, run_date: date) -> dict[str, int]:
     """Replace ``marts.recommendations`` and ``marts.similar_products`` with ``@champion``'s output for the night.
 
-    Recommendations: top 20 for the night's active users that the champion was fitted on (users new since its
-    night get none until a newer model is champion). Returns row counts per table.
+    Recommendations: top 20 for the night's active users that the champion was fitted on. After an audited
+    night the champion is fitted on the night's data (promoted, or the kept configuration refitted); after a
+    failed audit it is the last audited night's, and users new since then get none. Returns row counts per table.
     """
     import mlflow
 
@@ -286,21 +299,54 @@ def _log_stage(stage_result: RecommenderStageResult) -> None:
     mlflow.log_artifact(str(stage_result.metrics_path))
 
 
+def _refit_kept_champion(
+    client: MlflowClient,
+    kept: PromotionDecision,
+    everything: InteractionMatrix,
+    stage_result: RecommenderStageResult,
+    embeddings: np.ndarray,
+    lineage: NightLineage,
+) -> PromotionDecision:
+    """Fit the kept champion's configuration on ``everything``, register it (once) and make it the champion.
+
+    Its holdout score is the champion's re-evaluation in ``kept.comparison``, not the challenger's.
+    """
+    champion = client.get_model_version(RECOMMENDER_MODEL_NAME, kept.champion_before)
+    config = RecommenderConfig.from_tags(champion.tags)
+    model = create_recommender(config.family, **config.params).fit(everything, embeddings)
+    label = model_version(model, kept.run_date)
+    refit = _registered_version(client, label)
+    if refit is None:
+        scores = {f"holdout.ndcg_at_{K}": kept.comparison.champion_ndcg}
+        fallback = _text_fallback(stage_result, model, embeddings)
+        refit = _log_and_register(client, model, fallback, lineage, label, scores, refit_of=str(champion.version))
+    reason = f"{kept.reason}; v{champion.version} refitted on data up to {kept.run_date} as v{refit.version}"
+    return replace(kept, outcome=gate.KEPT_REFITTED, champion_after=str(refit.version), reason=reason)
+
+
 def _log_and_register(
-    client: MlflowClient, stage_result: RecommenderStageResult, embeddings: np.ndarray, lineage: NightLineage
+    client: MlflowClient,
+    model: Recommender,
+    text_fallback: Recommender | None,
+    lineage: NightLineage,
+    label: str,
+    scores: dict[str, float | None],
+    refit_of: str | None = None,
 ) -> ModelVersion:
-    """Log the selected model as a pyfunc in the active run, register it and tag the new version."""
+    """Log ``model`` (with its text fallback) as a pyfunc in the active run, register it and tag the new version.
+
+    Tags: lineage, configuration, the ``model_version`` ``label``, ``scores`` (tag name → value) and, for a
+    refit of a champion's configuration, ``refit_of`` (that champion's version).
+    """
     import mlflow
     from mlflow.models import infer_signature
 
-    model = stage_result.model
     example = pd.DataFrame({"user_id": model.fitted.user_ids[:INPUT_EXAMPLE_USERS].astype(str)})
     with tempfile.TemporaryDirectory(prefix="shopflow-model-") as folder, warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*(Integer columns|type hints|cloudpickle).*")
         artifacts = {RECOMMENDER_ARTIFACT: str(model.save(Path(folder) / RECOMMENDER_ARTIFACT))}
-        if not model.uses_text:
-            fallback = _text_fallback(stage_result, embeddings)
-            artifacts[TEXT_FALLBACK_ARTIFACT] = str(fallback.save(Path(folder) / TEXT_FALLBACK_ARTIFACT))
+        if text_fallback is not None:
+            artifacts[TEXT_FALLBACK_ARTIFACT] = str(text_fallback.save(Path(folder) / TEXT_FALLBACK_ARTIFACT))
         output = recommend_known_users(model, example["user_id"].to_numpy(), DEFAULT_K)
         info = mlflow.pyfunc.log_model(
             name="recommender",
@@ -312,21 +358,21 @@ def _log_and_register(
             registered_model_name=RECOMMENDER_MODEL_NAME,
         )
     version = str(info.registered_model_version)
-    holdout = stage_result.metrics["candidates"][stage_result.model_name]["holdout"]
     config = RecommenderConfig(model.name, asdict(model.params), model.version)
-    tags = lineage.tags() | config.tags() | {
-        MODEL_VERSION_TAG: stage_result.model_version,
-        f"holdout.ndcg_at_{K}": _number(holdout[f"ndcg@{K}"]["value"]),
-        f"holdout.recall_at_{K}": _number(holdout[f"recall@{K}"]["value"]),
-        f"validation.ndcg_at_{K}": _number(stage_result.metrics["selected"]["validation_ndcg@10"]),
-    }  # fmt: skip
+    tags = lineage.tags() | config.tags() | {MODEL_VERSION_TAG: label}
+    tags |= {key: _number(value) for key, value in scores.items()}
+    if refit_of is not None:
+        tags[REFIT_OF_TAG] = refit_of
     for key, value in tags.items():
         client.set_model_version_tag(RECOMMENDER_MODEL_NAME, version, key, value)
     return client.get_model_version(RECOMMENDER_MODEL_NAME, version)
 
 
-def _log_decision(client: MlflowClient, version: str, decision: PromotionDecision) -> None:
-    """The gate's outcome and numbers as run metrics/tags and as tags of the challenger version."""
+def _log_decision(client: MlflowClient, decision: PromotionDecision) -> None:
+    """The gate's outcome and numbers as run metrics/tags and as tags of the challenger (and the refit) version.
+
+    A version already decided for this night (a re-run) keeps its tags.
+    """
     import mlflow
 
     tags = {
@@ -348,9 +394,15 @@ def _log_decision(client: MlflowClient, version: str, decision: PromotionDecisio
         }
         mlflow.log_metrics(numbers)
         tags |= {key: _number(value) for key, value in numbers.items()}
-    mlflow.set_tags(tags | {"registered_version": version})
-    for key, value in tags.items():
-        client.set_model_version_tag(RECOMMENDER_MODEL_NAME, version, key, value)
+    mlflow.set_tags(tags | {"registered_version": decision.challenger_version})
+    versions = [decision.challenger_version]
+    if decision.outcome == gate.KEPT_REFITTED:
+        versions.append(decision.champion_after)
+    for version in versions:
+        if client.get_model_version(RECOMMENDER_MODEL_NAME, version).tags.get("gate.run_date") == tags["gate.run_date"]:
+            continue  # a re-run of the night: the version keeps the decision first made for it
+        for key, value in tags.items():
+            client.set_model_version_tag(RECOMMENDER_MODEL_NAME, version, key, value)
 
 
 def _log_evaluation_plot(stage_result: RecommenderStageResult, comparison: PairedComparison | None) -> None:
@@ -423,11 +475,28 @@ def _item_embeddings(
     return embed_texts(list(product_texts(catalogue)), encoder or MiniLMEncoder(), settings.cache_dir).vectors
 
 
-def _text_fallback(stage_result: RecommenderStageResult, embeddings: np.ndarray) -> Recommender:
-    """The text model that gives never-sold products their similar products (as in the recommender stage)."""
+def _text_fallback(
+    stage_result: RecommenderStageResult, model: Recommender, embeddings: np.ndarray
+) -> Recommender | None:
+    """The text model that gives ``model``'s never-sold products their similar products (None for text models).
+
+    Fitted on ``model``'s data with the stage's tuned parameters, as in the recommender stage.
+    """
+    if model.uses_text:
+        return None
     tuned = stage_result.comparison.candidates.get(TEXT_FALLBACK)
     params = tuned.tuning.params if tuned else {}
-    return create_recommender(TEXT_FALLBACK, **params).fit(stage_result.model.fitted, embeddings)
+    return create_recommender(TEXT_FALLBACK, **params).fit(model.fitted, embeddings)
+
+
+def _selected_scores(stage_result: RecommenderStageResult) -> dict[str, float | None]:
+    """The selected model's holdout NDCG@10 and recall@10 and its validation NDCG@10, by version tag name."""
+    holdout = stage_result.metrics["candidates"][stage_result.model_name]["holdout"]
+    return {
+        f"holdout.ndcg_at_{K}": holdout[f"ndcg@{K}"]["value"],
+        f"holdout.recall_at_{K}": holdout[f"recall@{K}"]["value"],
+        f"validation.ndcg_at_{K}": stage_result.metrics["selected"]["validation_ndcg@10"],
+    }
 
 
 def _metric_name(metric: str) -> str:

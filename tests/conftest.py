@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import atexit
 import csv
+import os
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -19,6 +20,13 @@ from shopflow.settings import Settings, configure_runtime
 _SESSION_HOME = Path(tempfile.mkdtemp(prefix="shopflow-tests-"))
 atexit.register(shutil.rmtree, _SESSION_HOME, ignore_errors=True)
 configure_runtime(Settings(home=_SESSION_HOME))
+# Flow tests describe products with the fast SmolLM2 (the default Qwen is one `slow` test of its own), a few per
+# night, dequantising it once per session into a shared cache instead of once per data root.
+os.environ.setdefault("SHOPFLOW_DESCRIPTION_MODEL", "smollm2-135m")
+os.environ.setdefault("SHOPFLOW_DESCRIPTION_BUDGET", "6")
+os.environ.setdefault(
+    "SHOPFLOW_LANGUAGE_MODEL_CACHE", os.environ.get("SHOPFLOW_TEST_LLM_CACHE", str(_SESSION_HOME / "llm"))
+)
 
 WriteLanding = Callable[..., Path]
 

@@ -16,6 +16,7 @@ attribute values ("89L", "1. 2 kg").
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import shutil
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from shopflow.devices import resolve_device
 from shopflow.models.descriptions.provenance import (
     HASH_CHUNK_BYTES,
     ProvenanceError,
@@ -120,12 +122,16 @@ class LanguageModel:
         tied = embedding is self.model.get_output_embeddings().weight
         return total if tied else total - embedding.numel()
 
-    def _encode(self, conversations: Sequence[Conversation]):
-        prompts = [
+    def _prompts(self, conversations: Sequence[Conversation]) -> list[str]:
+        return [
             self.tokenizer.apply_chat_template(list(conversation), add_generation_prompt=True, tokenize=False)
             for conversation in conversations
         ]
-        return self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False).to(self.device)
+
+    def _encode(self, conversations: Sequence[Conversation]):
+        return self.tokenizer(
+            self._prompts(conversations), return_tensors="pt", padding=True, add_special_tokens=False
+        ).to(self.device)
 
     def _stop_token_ids(self) -> list[int]:
         vocabulary = self.tokenizer.get_vocab()
@@ -170,43 +176,82 @@ class LanguageModel:
     def next_token_probabilities(
         self, conversations: Sequence[Conversation], candidates: Sequence[str], batch_size: int = 8
     ) -> np.ndarray:
-        """(conversations × candidates) probabilities of each candidate's first token as the reply, renormalised."""
+        """(conversations × candidates) probabilities of each candidate's first token as the reply, renormalised.
+
+        The prompts' common token prefix (system prompt, few-shot examples) runs once; its key/value cache is
+        reused for every batch of right-padded suffixes. Candidate logits are computed in float32.
+        """
         import torch
 
+        token_ids = [
+            self.tokenizer(prompt, add_special_tokens=False)["input_ids"] for prompt in self._prompts(conversations)
+        ]
+        prefix = common_prefix_length(token_ids)
         candidate_ids = [self.tokenizer.encode(word, add_special_tokens=False)[0] for word in candidates]
-        probabilities = np.empty((len(conversations), len(candidates)), dtype=np.float64)
-        for start in range(0, len(conversations), batch_size):
-            encoded = self._encode(conversations[start : start + batch_size])
-            with torch.inference_mode():
-                logits = self.model(**encoded).logits[:, -1, candidate_ids].float()
-            probabilities[start : start + batch_size] = torch.softmax(logits, dim=-1).cpu().numpy()
+        candidate_rows = self.model.get_output_embeddings().weight[candidate_ids].float()
+        decoder = self.model.base_model
+        probabilities = np.empty((len(token_ids), len(candidates)), dtype=np.float64)
+        with torch.inference_mode():
+            prefix_ids = torch.tensor([token_ids[0][:prefix]], device=self.device)
+            prefix_cache = decoder(input_ids=prefix_ids, use_cache=True).past_key_values
+            for start in range(0, len(token_ids), batch_size):
+                suffixes = [ids[prefix:] for ids in token_ids[start : start + batch_size]]
+                width = max(len(suffix) for suffix in suffixes)
+                padded = [suffix + [self.tokenizer.pad_token_id] * (width - len(suffix)) for suffix in suffixes]
+                mask = [[1] * (prefix + len(suffix)) + [0] * (width - len(suffix)) for suffix in suffixes]
+                cache = copy.deepcopy(prefix_cache)
+                cache.batch_repeat_interleave(len(suffixes))
+                hidden = decoder(
+                    input_ids=torch.tensor(padded, device=self.device),
+                    attention_mask=torch.tensor(mask, device=self.device),
+                    past_key_values=cache,
+                    use_cache=True,
+                ).last_hidden_state
+                last = hidden[torch.arange(len(suffixes)), torch.tensor([len(suffix) - 1 for suffix in suffixes])]
+                logits = last.float() @ candidate_rows.T
+                probabilities[start : start + len(suffixes)] = torch.softmax(logits, dim=-1).cpu().numpy()
         return probabilities
 
 
-def resolve_device(device: str | None = None) -> str:
-    """``device`` when forced, else CUDA when available, else CPU."""
-    if device:
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
+def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Length of the longest common prefix that leaves at least one token of every sequence after it."""
+    shortest = min(len(sequence) for sequence in sequences)
+    length = 0
+    while length < shortest - 1 and len({sequence[length] for sequence in sequences}) == 1:
+        length += 1
+    return length
 
 
 def load_language_model(
-    model: str = DEFAULT_MODEL, cache_dir: Path | None = None, device: str | None = None, dtype: str = "bfloat16"
+    model: str = DEFAULT_MODEL, cache_dir: Path | None = None, device: str = "auto", dtype: str = "bfloat16"
 ) -> LanguageModel:
-    """Load a shipped model by name (verified, cached under ``cache_dir``) or a local Hugging Face folder by path."""
+    """Load a shipped model by name (verified, cached under ``cache_dir``) or a local Hugging Face folder by path.
+
+    ``device``: ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``.
+    """
     if model in SHIPPED_MODELS:
         if cache_dir is None:
             raise ValueError("a shipped GGUF model needs a cache_dir for its dequantised copy")
         folder, identity = cached_dequantised_model(SHIPPED_MODELS[model], cache_dir, dtype)
     else:
-        folder = Path(model).expanduser()
-        if not (folder / "config.json").is_file():
-            known = ", ".join(SHIPPED_MODELS)
-            raise ValueError(f"model {model!r} is neither one of {known} nor a Hugging Face model folder")
+        folder = _local_model_folder(model)
         identity = local_folder_identity(folder)
     return _load_pretrained(folder, identity, resolve_device(device), dtype)
+
+
+def model_identity(model: str = DEFAULT_MODEL) -> WeightsIdentity:
+    """The identity ``load_language_model(model)`` will report, without loading anything."""
+    if model in SHIPPED_MODELS:
+        return SHIPPED_MODELS[model].identity()
+    return local_folder_identity(_local_model_folder(model))
+
+
+def _local_model_folder(model: str) -> Path:
+    folder = Path(model).expanduser()
+    if not (folder / "config.json").is_file():
+        known = ", ".join(SHIPPED_MODELS)
+        raise ValueError(f"model {model!r} is neither one of {known} nor a Hugging Face model folder")
+    return folder
 
 
 def local_folder_identity(folder: Path) -> WeightsIdentity:

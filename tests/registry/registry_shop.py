@@ -16,10 +16,15 @@ FIRST_DAY = date(2026, 3, 1)
 DAYS = 60
 USERS = 80
 PRODUCTS_PER_TASTE = 30
+LATE_USER = "U-LATE"  # a red shopper whose first (and only) day is LATE_USER_DAY
+LATE_USER_DAY = FIRST_DAY + timedelta(days=50)
 
 
 def shop_frames(seed: int = 3) -> dict[str, pd.DataFrame]:
-    """Red and blue shoppers view (and half the time buy) products of their colour, 1 in 10 times any product."""
+    """Red and blue shoppers view (and half the time buy) products of their colour, 1 in 10 times any product.
+
+    Plus :data:`LATE_USER`, who views and buys three red favourites on :data:`LATE_USER_DAY` only.
+    """
     rng = np.random.default_rng(seed)
     products = [f"P-{colour}-{n:02d}" for colour in ("RED", "BLUE") for n in range(PRODUCTS_PER_TASTE)]
     popularity = np.tile(np.linspace(2.0, 1.0, PRODUCTS_PER_TASTE), 2)  # a few favourites per colour
@@ -34,6 +39,9 @@ def shop_frames(seed: int = 3) -> dict[str, pd.DataFrame]:
             clicks.append((f"U{user:02d}", product, "view", day))
             if rng.random() < 0.5:
                 orders.append((f"U{user:02d}", product, int(rng.integers(1, 3)), day))
+    for product in products[:3]:
+        clicks.append((LATE_USER, product, "view", LATE_USER_DAY))
+        orders.append((LATE_USER, product, 1, LATE_USER_DAY))
     catalogue = pd.DataFrame(
         {
             "product_id": products,

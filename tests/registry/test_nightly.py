@@ -19,7 +19,7 @@ import mlflow
 import pandas as pd
 import psutil
 import pytest
-from registry_shop import FIRST_DAY
+from registry_shop import FIRST_DAY, LATE_USER, LATE_USER_DAY
 from typer.testing import CliRunner
 
 from shopflow.cli import app
@@ -27,6 +27,7 @@ from shopflow.models.pipeline import run_recommender_stage
 from shopflow.registry import gate
 from shopflow.registry.champion import champion_version
 from shopflow.registry.decisions import read_decisions
+from shopflow.registry.gate import RecommenderConfig
 from shopflow.registry.lineage import LINEAGE_TAGS, NightLineage, data_snapshot_id
 from shopflow.registry.manage import list_versions, promote_version, rollback_champion
 from shopflow.registry.nightly import log_content_model, register_and_promote, write_champion_recommendations
@@ -49,15 +50,16 @@ def run_night(settings, run_date, candidates, encoder, audit_passed=True):
 
 @pytest.fixture(scope="module")
 def nights(shop_settings, minilm, random_factors) -> dict:
-    """Night 1 popularity (first champion); night 2 item-kNN (better: promoted), run twice, and then an EASE
-    re-run of night 2 (a second model for a decided night); night 3 a random-factors model (degraded); night 4
-    item-kNN again on a failed audit."""
+    """Night 1 popularity (v1, first champion); night 2 item-kNN (v2, better: promoted), run twice, and then an
+    EASE re-run of night 2 (v3, a second model for a decided night); night 3 a random-factors model (v4,
+    degraded: item-kNN kept and refitted as v5), run twice; night 4 item-kNN again on a failed audit (v6)."""
     decisions = {}
     _, decisions["first"] = run_night(shop_settings, NIGHT_1, ("popularity",), minilm)
     better, decisions["better"] = run_night(shop_settings, NIGHT_2, ("item_knn",), minilm)
     _, decisions["rerun"] = run_night(shop_settings, NIGHT_2, ("item_knn",), minilm)
     _, decisions["other_model_same_night"] = run_night(shop_settings, NIGHT_2, ("ease",), minilm)
     _, decisions["degraded"] = run_night(shop_settings, NIGHT_3, (random_factors,), minilm)
+    _, decisions["degraded_rerun"] = run_night(shop_settings, NIGHT_3, (random_factors,), minilm)
     _, decisions["failed_audit"] = run_night(shop_settings, NIGHT_4, ("popularity", "item_knn"), minilm, False)
     return decisions | {"better_model_version": better.model_version}
 
@@ -76,30 +78,56 @@ def test_the_first_night_makes_a_champion_and_a_better_challenger_replaces_it(ni
     assert comparison.delta == pytest.approx(comparison.challenger_ndcg - comparison.champion_ndcg)
 
 
-def test_a_degraded_challenger_is_never_promoted(nights, shop_settings) -> None:
+def test_a_degraded_challenger_is_never_promoted_and_the_kept_champion_is_refitted(nights, shop_settings) -> None:
     degraded = nights["degraded"]
-    assert degraded.outcome == gate.KEPT and not degraded.promoted
-    assert degraded.champion_before == degraded.champion_after == "2"
+    assert degraded.outcome == gate.KEPT_REFITTED
+    assert (degraded.challenger_version, degraded.champion_before, degraded.champion_after) == ("4", "2", "5")
     assert degraded.comparison.delta_ci95[1] < 0  # clearly worse than the item-kNN champion, not just a tie
-    registered = mlflow_client(shop_settings).get_model_version(RECOMMENDER_MODEL_NAME, degraded.challenger_version)
+    assert "gain -" in degraded.reason and f"v2 refitted on data up to {NIGHT_3} as v5" in degraded.reason
+    client = mlflow_client(shop_settings)
+    registered = client.get_model_version(RECOMMENDER_MODEL_NAME, degraded.challenger_version)
     assert registered.tags["recommender.family"] == "random_factors"  # registered and tagged, never champion
-    assert registered.tags["gate.outcome"] == gate.KEPT and float(registered.tags["gate.ndcg_delta"]) < 0
+    assert registered.tags["gate.outcome"] == gate.KEPT_REFITTED and float(registered.tags["gate.ndcg_delta"]) < 0
+    assert str(client.get_model_version_by_alias(RECOMMENDER_MODEL_NAME, "challenger").version) == "6"  # night 4
+
+    kept, refit = (client.get_model_version(RECOMMENDER_MODEL_NAME, version) for version in ("2", "5"))
+    assert RecommenderConfig.from_tags(refit.tags) == RecommenderConfig.from_tags(kept.tags)
+    assert refit.tags["recommender.family"] == "item_knn"
+    assert (refit.tags["refit_of"], refit.tags["champion.previous"]) == ("2", "2")
+    assert refit.tags["lineage.run_date"] == NIGHT_3.isoformat() and refit.tags["gate.outcome"] == gate.KEPT_REFITTED
+    assert float(refit.tags["holdout.ndcg_at_10"]) == pytest.approx(degraded.comparison.champion_ndcg, abs=1e-6)
+    assert NIGHT_2 < LATE_USER_DAY <= NIGHT_3  # the refit knows a shopper its configuration's v2 never saw
+    late_shopper = pd.DataFrame({"user_id": [LATE_USER]})
+    kept_rows, refit_rows = (
+        mlflow.pyfunc.load_model(f"models:/{RECOMMENDER_MODEL_NAME}/{version}").predict(late_shopper, params={"k": 5})
+        for version in ("2", "5")
+    )
+    assert kept_rows.empty and len(refit_rows) == 5
+    assert not set(refit_rows["product_id"]) & {"P-RED-00", "P-RED-01", "P-RED-02"}  # what they bought that day
 
 
-def test_a_failed_audit_blocks_promotion(nights) -> None:
+def test_a_failed_audit_blocks_promotion_and_refitting(nights, shop_settings) -> None:
     failed = nights["failed_audit"]
     assert failed.outcome == gate.AUDIT_FAILED and failed.audit_passed is False
-    assert failed.champion_after == failed.champion_before == "2"
+    assert failed.champion_after == failed.champion_before == "5"
+    versions = mlflow_client(shop_settings).search_model_versions(f"name = '{RECOMMENDER_MODEL_NAME}'")
+    night_4 = [str(version.version) for version in versions if version.tags["lineage.run_date"] == NIGHT_4.isoformat()]
+    assert night_4 == [failed.challenger_version]  # no refit of the champion on data that failed its audit
 
 
 def test_re_running_a_night_creates_neither_a_second_version_nor_a_second_champion(nights, shop_settings) -> None:
     rerun, other = nights["rerun"], nights["other_model_same_night"]
     assert (rerun.outcome, rerun.challenger_version, rerun.champion_after) == (gate.ALREADY_CHAMPION, "2", "2")
     assert other.outcome == gate.NIGHT_ALREADY_DECIDED and other.champion_after == "2"
+    kept = nights["degraded_rerun"]
+    assert (kept.outcome, kept.challenger_version, kept.champion_before, kept.champion_after) == (
+        gate.NIGHT_ALREADY_DECIDED, "4", "5", "5"
+    )  # fmt: skip
     versions = mlflow_client(shop_settings).search_model_versions(f"name = '{RECOMMENDER_MODEL_NAME}'")
     labels = [version.tags["model_version"] for version in versions]
-    assert len(labels) == len(set(labels)) == 5  # popularity, item-kNN, EASE, random, night-4 selection
+    assert len(labels) == len(set(labels)) == 6  # popularity, item-kNN, EASE, random, item-kNN refit, night 4's
     assert labels.count(nights["better_model_version"]) == 1
+    assert [str(version.version) for version in versions if "refit_of" in version.tags] == ["5"]
 
 
 def test_every_version_carries_lineage_config_and_gate_tags(nights, shop_settings) -> None:
@@ -136,19 +164,23 @@ def test_the_night_run_holds_params_every_candidates_metrics_and_artifacts(night
 def test_decisions_are_kept_across_nights_in_the_warehouse(nights, shop_settings) -> None:
     decisions = read_decisions(shop_settings)
     assert decisions["outcome"].tolist() == [
-        gate.FIRST_CHAMPION, gate.PROMOTED, gate.ALREADY_CHAMPION, gate.NIGHT_ALREADY_DECIDED, gate.KEPT,
-        gate.AUDIT_FAILED,
+        gate.FIRST_CHAMPION, gate.PROMOTED, gate.ALREADY_CHAMPION, gate.NIGHT_ALREADY_DECIDED, gate.KEPT_REFITTED,
+        gate.NIGHT_ALREADY_DECIDED, gate.AUDIT_FAILED,
     ]  # fmt: skip
     promoted = decisions[decisions["outcome"] == gate.PROMOTED].iloc[0]
     assert promoted["ndcg_delta"] == pytest.approx(nights["better"].comparison.delta)
     assert promoted["ndcg_delta_ci_low"] > 0 and promoted["evaluated_users"] > 0
+    refitted = decisions[decisions["outcome"] == gate.KEPT_REFITTED].iloc[0]
+    assert (refitted["challenger_version"], refitted["champion_before"], refitted["champion_after"]) == ("4", "2", "5")
+    assert refitted["ndcg_delta_ci_high"] < 0
 
 
 def test_the_mart_is_the_champions_and_a_fresh_process_loads_the_same_recommendations(nights, shop_settings) -> None:
     published = mart(shop_settings)
     champion = champion_version(mlflow_client(shop_settings))
-    assert set(published["model_version"]) == {champion.tags["model_version"]}
+    assert str(champion.version) == "5" and set(published["model_version"]) == {champion.tags["model_version"]}
     assert set(published["model_name"]) == {"item_knn"}
+    assert LATE_USER in set(published["user_id"])  # the night-3 refit serves the shopper who arrived after night 2
     script = (
         "import json, sys, mlflow, pandas as pd\n"
         "model = mlflow.pyfunc.load_model('models:/shopflow-recommender@champion')\n"
@@ -191,17 +223,22 @@ def test_content_model_identity_is_tagged_on_the_nights_run(nights, shop_setting
 
 # ---------- from here on the tests move the champion
 def test_rollback_restores_the_previous_champion_and_the_next_write_uses_it(nights, shop_settings) -> None:
-    rolled = rollback_champion(shop_settings, "item-kNN looks odd in the shop")
-    assert (rolled.champion_before, rolled.champion_after) == ("2", "1")
+    rolled = rollback_champion(shop_settings, "the refit looks odd in the shop")
+    assert (rolled.champion_before, rolled.champion_after) == ("5", "2")  # the refit remembers the kept fit
+    write_champion_recommendations(shop_settings, NIGHT_4)
+    published = mart(shop_settings)
+    assert set(published["model_version"]) == {nights["better_model_version"]}
+    assert LATE_USER not in set(published["user_id"])  # v2 was fitted before the late shopper came
+    assert rollback_champion(shop_settings).champion_after == "1"
     write_champion_recommendations(shop_settings, NIGHT_4)
     assert set(mart(shop_settings)["model_name"]) == {"popularity"}
     with pytest.raises(LookupError, match="nothing to roll back"):
         rollback_champion(shop_settings)  # v1 replaced no champion
-    promoted = promote_version(shop_settings, "2", "checked: item-kNN is fine")
-    assert (promoted.action, promoted.champion_before, promoted.champion_after) == ("manual_promote", "1", "2")
-    decisions = read_decisions(shop_settings).tail(2)
-    assert decisions["action"].tolist() == ["rollback", "manual_promote"]
-    assert decisions["reason"].tolist() == ["item-kNN looks odd in the shop", "checked: item-kNN is fine"]
+    promoted = promote_version(shop_settings, "5", "checked: the refit is fine")
+    assert (promoted.action, promoted.champion_before, promoted.champion_after) == ("manual_promote", "1", "5")
+    decisions = read_decisions(shop_settings).tail(3)
+    assert decisions["action"].tolist() == ["rollback", "rollback", "manual_promote"]
+    assert decisions["reason"].tolist() == ["the refit looks odd in the shop", "rollback", "checked: the refit is fine"]
 
 
 def test_an_alias_moved_in_the_mlflow_ui_is_honoured_the_next_night(nights, shop_settings, minilm, random_factors):
@@ -213,14 +250,18 @@ def test_an_alias_moved_in_the_mlflow_ui_is_honoured_the_next_night(nights, shop
     assert decision.mlflow_run_id == logged_first  # one run for the night, whichever stage logs first
     tags = mlflow_client(shop_settings).get_run(logged_first).data.tags
     assert tags["moderation.toxicity.sha256"] == "ab" * 32 and tags["moderation.threshold_version"] == "t2"
-    assert (decision.outcome, decision.champion_before, decision.champion_after) == (gate.KEPT, "1", "1")
+    # random factors (v7) lose to the honoured champion's popularity configuration, refitted on night 5 as v8
+    assert (decision.outcome, decision.champion_before, decision.champion_after) == (gate.KEPT_REFITTED, "1", "8")
+    refit = mlflow_client(shop_settings).get_model_version(RECOMMENDER_MODEL_NAME, "8")
+    assert (refit.tags["recommender.family"], refit.tags["refit_of"]) == ("popularity", "1")
     outside = read_decisions(shop_settings).iloc[-2]
     assert (outside["action"], outside["champion_before"], outside["champion_after"]) == (
         "alias_changed_outside",
-        "2",
+        "5",
         "1",
     )
-    assert rollback_champion(shop_settings).champion_after == "2"  # v1 remembers the champion it displaced
+    assert rollback_champion(shop_settings).champion_after == "1"  # the refit remembers the champion it refitted
+    assert rollback_champion(shop_settings).champion_after == "5"  # v1 remembers the champion it displaced
 
 
 def test_models_cli_lists_shows_promotes_and_rolls_back(nights, shop_settings) -> None:
@@ -230,18 +271,20 @@ def test_models_cli_lists_shows_promotes_and_rolls_back(nights, shop_settings) -
     assert listed.exit_code == 0, listed.output
     assert "item_knn" in listed.output and "random_factors" in listed.output
     aliases = {row["version"]: row["aliases"] for row in list_versions(shop_settings)}
-    assert aliases["2"] == "champion" and aliases["6"] == "challenger" and aliases["1"] == ""
-    shown = runner.invoke(app, ["models", "show", "2"], env=env)
+    assert aliases["5"] == "champion" and aliases["7"] == "challenger" and aliases["1"] == ""
+    shown = runner.invoke(app, ["models", "show", "5"], env=env)
     assert shown.exit_code == 0, shown.output
     details = json.loads(shown.output)
-    assert details["aliases"] == ["champion"] and details["lineage"]["lineage.run_date"] == NIGHT_2.isoformat()
-    assert details["run"]["metrics"]["item_knn.holdout.ndcg_at_10"] > 0
-    promoted = runner.invoke(app, ["models", "promote", "4", "--reason", "trying EASE"], env=env)
-    assert promoted.exit_code == 0 and "v2 → v4" in promoted.output
+    assert details["aliases"] == ["champion"] and details["lineage"]["lineage.run_date"] == NIGHT_3.isoformat()
+    assert details["tags"]["refit_of"] == "2"
+    champion_ndcg = details["run"]["metrics"]["gate.champion_ndcg_at_10"]  # night 3's run: the champion's re-evaluation
+    assert champion_ndcg > 0 and float(details["tags"]["holdout.ndcg_at_10"]) == pytest.approx(champion_ndcg, abs=1e-6)
+    promoted = runner.invoke(app, ["models", "promote", "3", "--reason", "trying EASE"], env=env)
+    assert promoted.exit_code == 0 and "v5 → v3" in promoted.output
     rolled = runner.invoke(app, ["models", "rollback", "--reason", "EASE was worse"], env=env)
-    assert rolled.exit_code == 0 and "v4 → v2" in rolled.output
+    assert rolled.exit_code == 0 and "v3 → v5" in rolled.output
     assert read_decisions(shop_settings)["reason"].iloc[-1] == "EASE was worse"
-    missing_reason = runner.invoke(app, ["models", "promote", "4"], env=env)
+    missing_reason = runner.invoke(app, ["models", "promote", "3"], env=env)
     assert missing_reason.exit_code != 0
 
 
