@@ -49,7 +49,9 @@ class TemporalSplit:
         """
         span = (last_day - first_day).days + 1
         if span < MIN_DAYS:
-            raise InsufficientHistoryError(f"{span} day(s) of events ({first_day}..{last_day}); a temporal split needs {MIN_DAYS}")
+            raise InsufficientHistoryError(
+                f"{span} day(s) of events ({first_day}..{last_day}); a temporal split needs {MIN_DAYS}"
+            )
         holdout = max(1, min(holdout_days, span // 4))
         validation = max(1, min(validation_days, (span - holdout) // 4))
         holdout_start = last_day - timedelta(days=holdout - 1)

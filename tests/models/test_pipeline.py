@@ -124,7 +124,8 @@ def test_similar_products_cover_the_catalogue_including_never_sold_products(
 def test_tables_are_written_to_the_marts_schema(stage_result: RecommenderStageResult, settings: Settings) -> None:
     with connect(settings) as con:
         counts = write_recommendation_tables(con, stage_result.recommendations, stage_result.similar_products)
-        write_recommendation_tables(con, stage_result.recommendations, stage_result.similar_products)  # a re-run replaces, never appends
+        # a re-run replaces, never appends
+        write_recommendation_tables(con, stage_result.recommendations, stage_result.similar_products)
         rows = {table: con.execute(f"select count(*) from marts.{table}").fetchall()[0][0] for table in counts}
         types = dict(
             con.execute(
