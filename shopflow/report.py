@@ -47,6 +47,8 @@ def render_report(settings: Settings, run_date: date) -> Path:
             recommender_skipped=summary.get("recommender", {}).get("skipped"),
             decision=summary.get("registry", {}).get("decision"),
             history_png=_model_history_chart(settings.reports_dir),
+            descriptions=summary.get("descriptions"),
+            moderation=summary.get("moderation"),
             stages=summary.get("stages", []),
             stages_png=_stages_chart(summary.get("stages", [])),
         )

@@ -88,7 +88,14 @@ def test_nightly_publishes_balanced_marts_and_a_rerun_changes_nothing(settings: 
     assert quarantined == expected_quarantine(demo.dirt)  # every injected defect, and nothing else
     assert summary["audit"]["passed"] and summary["audit"]["expectations"] > 50
     assert "3 day(s) of events" in summary["recommender"]["skipped"]  # a young shop publishes without models
-    assert "No recommender ran for this night: 3 day(s) of events" in Path(summary["report"]).read_text()
+    report = Path(summary["report"]).read_text()
+    assert "No recommender ran for this night: 3 day(s) of events" in report
+    described, moderated = summary["descriptions"], summary["moderation"]
+    assert described["generated"] == 6 and described["llm"] + described["template"] == 6  # the test budget
+    assert moderated["scored"] == moderated["texts"] > 0  # every review and description, on the first night
+    assert f"{described['generated']} generated tonight" in report and f"{moderated['flagged']} flagged" in report
+    assert first["marts.product_descriptions"]["rows"] == 6
+    assert first["marts.moderation_scores"]["rows"] == moderated["texts"]
     with duckdb.connect(str(settings.analytics_path), read_only=True) as con:
         audited = con.execute("select count(*) from audit.validation_results where run_date = '2026-03-03'").fetchone()
     assert audited[0] == summary["audit"]["expectations"]  # analysts read tonight's audit from the snapshot
