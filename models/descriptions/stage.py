@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -42,6 +42,7 @@ from shopflow.models.descriptions.prompts import (
 from shopflow.models.descriptions.provenance import WeightsIdentity
 from shopflow.models.descriptions.tables import create_table, has_table, upsert_and_append
 from shopflow.models.descriptions.template import template_description
+from shopflow.runners import shards
 from shopflow.settings import Settings
 from shopflow.warehouse import connect
 
@@ -296,6 +297,10 @@ def default_moderator() -> Moderator:
     return ModerationModel().flag_reasons
 
 
+#: Generates the descriptions of each shard of products: ``[(rows, stats) per shard]`` (in-process or on workers).
+GenerateShards = Callable[[list[list[ProductFacts]]], list[tuple[pd.DataFrame, GenerationStats]]]
+
+
 def describe_night(
     inputs: DescriptionInputs,
     run_date: date,
@@ -303,11 +308,15 @@ def describe_night(
     cache_dir: Path | None = None,
     generator: TextGenerator | None = None,
     moderator: Moderator | None = None,
+    generate_shards: GenerateShards | None = None,
+    shard_count: int = 1,
 ) -> DescriptionStageResult:
     """Plan tonight's generations and generate them; nothing is written.
 
-    The model (and the moderator) load only when something needs generating; ``generator``/``moderator`` replace
-    the configured ones. ``cache_dir`` holds the dequantised copies of shipped models.
+    By default the model (and the moderator) load in this process, only when something needs generating;
+    ``generator``/``moderator`` replace the configured ones. ``generate_shards`` instead hands ``shard_count``
+    shards of products to other processes (the flow's Dask tasks, each running :func:`generate_shard`).
+    ``cache_dir`` holds the dequantised copies of shipped models.
     """
     identity = generator.identity if generator else model_identity(config.model)
     budget_left = max(config.budget - inputs.generated_tonight, 0)  # the budget is per night, re-runs included
@@ -315,11 +324,21 @@ def describe_night(
         inputs.products, inputs.previous_keys, inputs.views, identity.model_id, budget_left
     )
     log.info("descriptions: %d to generate, %d up to date, %d waiting", len(selected), up_to_date, waiting)
-    descriptions = pd.DataFrame(columns=list(COLUMNS))
+    descriptions, stats = pd.DataFrame(columns=list(COLUMNS)), None
     if len(selected):
-        generator = generator or load_language_model(config.model, cache_dir, config.device, config.dtype)
-        descriptions = generate_descriptions(
-            facts_from_frame(selected), generator, moderator or default_moderator(), config, run_date
+        facts = facts_from_frame(selected)
+        if generate_shards is None:
+            generator = generator or load_language_model(config.model, cache_dir, config.device, config.dtype)
+            rows = generate_descriptions(facts, generator, moderator or default_moderator(), config, run_date)
+            outputs = [(rows, generator.stats)]
+        else:
+            outputs = generate_shards(shards(facts, shard_count))
+        descriptions = pd.concat([rows for rows, _ in outputs], ignore_index=True)
+        stats = GenerationStats(
+            sequences=sum(shard.sequences for _, shard in outputs),
+            prompt_tokens=sum(shard.prompt_tokens for _, shard in outputs),
+            generated_tokens=sum(shard.generated_tokens for _, shard in outputs),
+            seconds=max(shard.seconds for _, shard in outputs),  # shards generate side by side
         )
     return DescriptionStageResult(
         run_date=run_date,
@@ -329,8 +348,17 @@ def describe_night(
         products=len(inputs.products),
         up_to_date=up_to_date,
         waiting=waiting,
-        generation=generator.stats if generator and len(selected) else None,
+        generation=stats,
     )
+
+
+def generate_shard(
+    settings: Settings, facts: list[ProductFacts], run_date: date
+) -> tuple[pd.DataFrame, GenerationStats]:
+    """One shard of the night's generations, in this process (e.g. a Dask worker): load, generate, guard."""
+    config = DescriptionConfig.from_settings(settings)
+    generator = load_language_model(config.model, settings.language_model_cache_dir, config.device, config.dtype)
+    return generate_descriptions(facts, generator, default_moderator(), config, run_date), generator.stats
 
 
 def run_description_stage(
@@ -338,16 +366,21 @@ def run_description_stage(
     run_date: date,
     generator: TextGenerator | None = None,
     moderator: Moderator | None = None,
+    generate_shards: GenerateShards | None = None,
+    shard_count: int = 1,
 ) -> DescriptionStageResult:
     """The nightly stage: read the warehouse (read-only), generate within the budget, write the two tables.
 
     Runs after ``dbt build`` (needs ``marts.dim_products``; uses ``marts.fct_clicks`` for priority) and before the
-    moderation stage, which scores the descriptions written here.
+    moderation stage, which scores the descriptions written here. ``generate_shards``/``shard_count``: see
+    :func:`describe_night`.
     """
     config = DescriptionConfig.from_settings(settings)
     with connect(settings, read_only=True) as con:
         inputs = read_description_inputs(con, run_date, config.view_window_days)
-    result = describe_night(inputs, run_date, config, settings.language_model_cache_dir, generator, moderator)
+    result = describe_night(
+        inputs, run_date, config, settings.language_model_cache_dir, generator, moderator, generate_shards, shard_count
+    )
     with connect(settings) as con:
         write_description_tables(con, result)
     return result

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -21,6 +22,7 @@ from shopflow.models.descriptions.language_model import DEFAULT_MODEL, load_lang
 from shopflow.models.descriptions.tables import create_table, has_table, upsert_and_append
 from shopflow.models.moderation.ensemble import SCORE_LABELS, ModerationModel
 from shopflow.models.moderation.judge import LanguageModelJudge
+from shopflow.runners import shards
 from shopflow.settings import Settings
 from shopflow.warehouse import connect
 
@@ -180,10 +182,23 @@ def build_model(config: ModerationConfig, cache_dir: Path | None) -> ModerationM
     return ModerationModel(judge=judge)
 
 
-def moderate_night(con_read, run_date: date, model: ModerationModel, judge_budget: int = 0) -> ModerationStageResult:
+#: Scores each shard of texts with a judge budget per shard: one frame per shard (in-process or on workers).
+ScoreShards = Callable[[list[list[str]], int], list[pd.DataFrame]]
+
+
+def moderate_night(
+    con_read,
+    run_date: date,
+    model: ModerationModel,
+    judge_budget: int = 0,
+    score_shards: ScoreShards | None = None,
+    shard_count: int = 1,
+) -> ModerationStageResult:
     """Score tonight's new/changed texts (all of them after a version change) and find the flips; writes nothing.
 
     ``con_read``: a DuckDB connection to the warehouse after the description stage has written its tables.
+    ``score_shards`` scores ``shard_count`` shards elsewhere (the flow's Dask tasks, each running
+    :func:`score_shard`), splitting the judge budget between them; by default ``model`` scores here.
     """
     began = datetime.now(UTC).replace(tzinfo=None)
     texts = read_texts(con_read)
@@ -196,7 +211,11 @@ def moderate_night(con_read, run_date: date, model: ModerationModel, judge_budge
         len(texts),
         full_rescore,
     )
-    scored = score_frame(model, pending["text"], judge_budget)
+    if score_shards is None or pending.empty:
+        scored = score_frame(model, pending["text"], judge_budget)
+    else:
+        parts = shards(pending["text"].tolist(), shard_count)
+        scored = pd.concat(score_shards(parts, judge_budget // len(parts)), ignore_index=True)
     scored = pd.concat([pending.drop(columns=["text"]).reset_index(drop=True), scored], axis=1)
     scored = scored.assign(run_date=run_date, scored_at=began).reindex(columns=list(SCORE_COLUMNS))
     return ModerationStageResult(
@@ -211,18 +230,28 @@ def moderate_night(con_read, run_date: date, model: ModerationModel, judge_budge
     )
 
 
+def score_shard(settings: Settings, texts: list[str], judge_budget: int) -> pd.DataFrame:
+    """One shard of the night's texts scored in this process (e.g. a Dask worker) by the configured ensemble."""
+    model = build_model(ModerationConfig.from_settings(settings), settings.language_model_cache_dir)
+    return score_frame(model, pd.Series(texts, dtype=object), judge_budget)
+
+
 def run_moderation_stage(
-    settings: Settings, run_date: date, model: ModerationModel | None = None
+    settings: Settings,
+    run_date: date,
+    model: ModerationModel | None = None,
+    score_shards: ScoreShards | None = None,
+    shard_count: int = 1,
 ) -> ModerationStageResult:
     """The nightly stage: score reviews and descriptions (read-only), then write scores, history and flips.
 
     Runs after ``dbt build`` (``marts.fct_reviews``) and after the description stage (``marts.product_descriptions``).
-    ``model`` replaces the configured ensemble (tests).
+    ``model`` replaces the configured ensemble (tests); ``score_shards``/``shard_count``: see :func:`moderate_night`.
     """
     config = ModerationConfig.from_settings(settings)
     model = model or build_model(config, settings.language_model_cache_dir)
     with connect(settings, read_only=True) as con:
-        result = moderate_night(con, run_date, model, config.judge_budget)
+        result = moderate_night(con, run_date, model, config.judge_budget, score_shards, shard_count)
     with connect(settings) as con:
         write_moderation_tables(con, result)
     return result
