@@ -1,9 +1,10 @@
 """Calibration of the moderation ensemble: two linear read-outs and the per-label thresholds, kept as JSON.
 
 The shipped models do not answer our questions directly: profanity-check gives one probability, the Jigsaw BiLSTM
-six Wikipedia-comment labels. ``bench/moderation.py`` fits, on the calibration split of the Davidson et al. tweets,
-``toxic`` (hate or offensive vs neither) and ``identity_hate`` (hate vs the rest) as logistic regressions over the
-shipped models' outputs (``FEATURE_NAMES``), picks the thresholds, and writes ``calibration.json`` next to this file.
+six Wikipedia-comment labels, the n-gram head (``text_head.py``) two logits. ``bench/moderation.py`` fits, on the
+calibration split of the Davidson et al. tweets, ``toxic`` (hate or offensive vs neither) and ``identity_hate`` (hate vs
+the rest) as logistic regressions over those outputs (``FEATURE_NAMES``; the n-gram head's logits out of fold, since it
+was trained on the same half), picks the thresholds, and writes ``calibration.json`` next to this file.
 The file's sha256 is part of the moderation version, so a new calibration rescoring everything is automatic.
 """
 
@@ -18,12 +19,14 @@ import numpy as np
 
 from shopflow.models.moderation.bilstm import LABELS as BILSTM_LABELS
 from shopflow.models.moderation.bilstm import POOLED_SIZE
+from shopflow.models.moderation.text_head import TEXT_HEAD_LABELS
 
 CALIBRATION_PATH = Path(__file__).with_name("calibration.json")
 FEATURE_NAMES = (
     ("profanity_logit",)
     + tuple(f"bilstm_{label}_logit" for label in BILSTM_LABELS)
     + tuple(f"bilstm_pooled_{i}" for i in range(POOLED_SIZE))
+    + tuple(f"ngram_{label}_logit" for label in TEXT_HEAD_LABELS)
 )
 HEAD_LABELS = ("toxic", "identity_hate")
 LOGIT_CLIP = 1e-6  # probabilities are clipped to [1e-6, 1 - 1e-6] before the logit (|logit| <= 13.8)
@@ -90,6 +93,18 @@ def fit_linear_head(features: np.ndarray, labels: np.ndarray, regularisation: fl
     model = LogisticRegression(C=regularisation, class_weight="balanced", max_iter=5000)
     model.fit(features, labels)
     return LinearHead(tuple(float(w) for w in model.coef_[0]), float(model.intercept_[0]))
+
+
+def out_of_fold_probability(
+    features: np.ndarray, labels: np.ndarray, regularisation: float = 1.0, folds: int = 5
+) -> np.ndarray:
+    """P(label) of each row from a head fitted without it: a threshold picked on these is not overfitted."""
+    from sklearn.model_selection import StratifiedKFold
+
+    probability = np.zeros(len(labels))
+    for train, test in StratifiedKFold(folds, shuffle=True, random_state=0).split(features, labels):
+        probability[test] = fit_linear_head(features[train], labels[train], regularisation).probability(features[test])
+    return probability
 
 
 def f1_optimal_threshold(labels: np.ndarray, scores: np.ndarray, balanced: bool = False) -> float:

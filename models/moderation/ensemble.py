@@ -4,7 +4,7 @@ Labels and where their score (a probability-like number in [0, 1]) comes from:
 
 | label | source |
 |---|---|
-| ``toxic`` | linear head over profanity-check + BiLSTM outputs, fitted on Davidson (hate/offensive vs neither) |
+| ``toxic`` | linear head over profanity-check, BiLSTM and n-gram head outputs, fitted on Davidson (offensive or hate) |
 | ``identity_hate`` | linear head over the same features, fitted on Davidson (hate vs the rest) |
 | ``severe_toxic``, ``obscene``, ``insult`` | the Jigsaw BiLSTM as it is |
 | ``threat`` | max(BiLSTM threat, threat rules) |
@@ -36,6 +36,7 @@ from shopflow.models.moderation.bilstm import ToxicityBiLSTM
 from shopflow.models.moderation.calibration import Calibration, load_calibration, logit
 from shopflow.models.moderation.judge import JUDGE_LABELS, LanguageModelJudge
 from shopflow.models.moderation.rules import rules_fingerprint, score_rules
+from shopflow.models.moderation.text_head import TEXT_HEAD_NAME, TextHead, load_text_head
 
 SCORE_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate", "spam", "contact_link")
 JUDGED_LABELS = ("toxic", "threat", "spam")
@@ -70,19 +71,24 @@ class ProfanityModel:
 class ShippedModelFeatures:
     """The shipped models' outputs as the heads' input features (``FEATURE_NAMES`` order)."""
 
-    def __init__(self) -> None:
+    def __init__(self, text_head: TextHead | None = None) -> None:
         self.bilstm = ToxicityBiLSTM()
         self.profanity = ProfanityModel()
+        self.text_head = text_head or load_text_head()
 
     @property
     def identities(self) -> list[WeightsIdentity]:
-        return [self.bilstm.identity, self.profanity.identity]
+        text_head = WeightsIdentity(TEXT_HEAD_NAME, "shopflow", "", self.text_head.fingerprint())
+        return [self.bilstm.identity, self.profanity.identity, text_head]
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(features: profanity logit, 6 BiLSTM logits, 100 pooled BiLSTM states; the BiLSTM probabilities)."""
+        """(features: profanity logit, 6 BiLSTM logits, 100 pooled BiLSTM states, 2 n-gram head logits; the BiLSTM
+        probabilities)."""
         bilstm_probabilities, pooled = self.bilstm.predict(list(texts))
         profanity = self.profanity.predict(texts)
-        return np.column_stack([logit(profanity), logit(bilstm_probabilities), pooled]), bilstm_probabilities
+        ngram_logits = self.text_head.logits(list(texts))
+        features = np.column_stack([logit(profanity), logit(bilstm_probabilities), pooled, ngram_logits])
+        return features, bilstm_probabilities
 
 
 class ModerationModel:

@@ -7,7 +7,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from shopflow.models.moderation.calibration import FEATURE_NAMES, load_calibration
+from shopflow.models.moderation.calibration import (
+    FEATURE_NAMES,
+    fit_linear_head,
+    load_calibration,
+    out_of_fold_probability,
+)
 from shopflow.models.moderation.ensemble import SCORE_LABELS, ModerationModel
 from shopflow.models.moderation.rules import fired_rules
 
@@ -71,7 +76,11 @@ def test_scores_cover_every_label_in_unit_range(moderation_model):
 def test_the_version_covers_components_rules_calibration_and_judge(moderation_model, shipped_features):
     assert moderation_model.version == ModerationModel(features=shipped_features).version
     described = moderation_model.describe()
-    assert [c["distribution"] for c in described["components"]] == ["toxic-comment-classifier", "alt-profanity-check"]
+    assert [c["distribution"] for c in described["components"]] == [
+        "toxic-comment-classifier",
+        "alt-profanity-check",
+        "shopflow",
+    ]
     assert all(len(c["sha256"]) == 64 for c in described["components"])
     calibration = load_calibration()
     stricter = replace(calibration, thresholds={**calibration.thresholds, "toxic": 0.9})
@@ -112,3 +121,12 @@ def test_a_calibration_for_other_features_is_refused(tmp_path):
     (tmp_path / "calibration.json").write_text(stale.to_json())
     with pytest.raises(ValueError, match="fitted on other features"):
         load_calibration(tmp_path / "calibration.json")
+
+
+def test_out_of_fold_probabilities_come_from_heads_fitted_without_the_row():
+    rng = np.random.default_rng(0)
+    labels = np.repeat([0, 1], 50)
+    features = np.column_stack([labels * 4.0 + rng.normal(size=100), rng.normal(size=100)])
+    held_out = out_of_fold_probability(features, labels)
+    assert (held_out[labels == 1] > 0.5).mean() > 0.9 and (held_out[labels == 0] < 0.5).mean() > 0.9
+    assert not np.allclose(held_out, fit_linear_head(features, labels).probability(features))
