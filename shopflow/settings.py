@@ -136,6 +136,7 @@ RUNTIME_DEFAULTS = {
     "OMP_WAIT_POLICY": "PASSIVE",  # torch: spinning OpenMP threads were 8x slower on a busy 2-core box
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",  # transformers' "Loading weights" bars; ours are shopflow.progress
     "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     "DO_NOT_TRACK": "1",
     "GX_ANALYTICS_ENABLED": "false",

@@ -38,6 +38,7 @@ from shopflow.models.descriptions.provenance import (
     sha256_of_files,
     verify_sha256,
 )
+from shopflow.progress import track
 
 log = logging.getLogger(__name__)
 
@@ -149,7 +150,8 @@ class LanguageModel:
         order = np.argsort([len(str(conversation)) for conversation in conversations], kind="stable")
         completions: list[str] = [""] * len(conversations)
         stop_ids = self._stop_token_ids()
-        for start in range(0, len(order), batch_size):
+        starts = range(0, len(order), batch_size)
+        for start in track(starts, f"generating {len(order)} texts"):
             batch = order[start : start + batch_size]
             began = time.perf_counter()
             encoded = self._encode([conversations[i] for i in batch])

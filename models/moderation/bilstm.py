@@ -22,6 +22,7 @@ from shopflow.models.descriptions.provenance import (
     package_directory,
     verify_sha256,
 )
+from shopflow.progress import track
 
 DISTRIBUTION = "toxic-comment-classifier"
 IMPORT_NAME = "toxic_classifier"
@@ -156,7 +157,7 @@ class ToxicityBiLSTM:
         probabilities = np.empty((len(texts), len(LABELS)), dtype=np.float32)
         pooled = np.empty((len(texts), POOLED_SIZE), dtype=np.float32)
         with torch.inference_mode():
-            for start in range(0, len(texts), batch_size):
+            for start in track(range(0, len(texts), batch_size), f"moderating {len(texts)} texts"):
                 batch = torch.tensor([self.token_ids(text) for text in texts[start : start + batch_size]])
                 batch_probabilities, batch_pooled = self.network(batch)
                 probabilities[start : start + batch_size] = batch_probabilities.numpy()

@@ -72,3 +72,12 @@ def test_another_model_id_does_not_reuse_the_vectors(minilm: MiniLMEncoder, tmp_
     other = embed_texts(TEXTS, CountingEncoder(minilm, model_id="another-model@1"), tmp_path)
     assert (other.encoded, other.cached) == (3, 0)
     assert len(list((tmp_path / "embeddings").glob("*.npz"))) == 2
+
+
+def test_encoding_draws_a_progress_bar_only_when_progress_is_on(minilm, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("SHOPFLOW_PROGRESS", "on")
+    minilm.encode(["red lamp", "blue chair"])
+    assert "embedding 2 texts" in capsys.readouterr().err
+    monkeypatch.setenv("SHOPFLOW_PROGRESS", "off")
+    minilm.encode(["red lamp", "blue chair"])
+    assert capsys.readouterr().err == ""
