@@ -25,6 +25,7 @@ from shopflow.models.embeddings import MiniLMEncoder
 from shopflow.models.moderation.stage import run_moderation_stage, score_shard
 from shopflow.models.pipeline import RecommenderStageResult, embed_catalogue, run_recommender_stage
 from shopflow.models.split import InsufficientHistoryError
+from shopflow.nights import finished_night, night_fingerprint
 from shopflow.publish import publish_snapshot
 from shopflow.registry.lineage import NightLineage
 from shopflow.registry.nightly import log_content_model, register_and_promote, write_champion_recommendations
@@ -176,9 +177,10 @@ def report_task(settings: Settings, run_date: date) -> str:
 
 @flow(name="nightly", log_prints=True, task_runner=build_task_runner(Settings()))
 def nightly(run_date: date | None = None) -> dict:
-    """One night of the shop: ingest → dbt build (with tests) → audit → recommend → publish → report.
+    """One night of the shop (module doc); ``run_date`` defaults to the latest landing day.
 
-    ``run_date`` defaults to the latest landing day."""
+    A re-run of a published night with the same deliveries, code and settings stops after ingest (``shopflow.nights``).
+    """
     settings = Settings()
     settings.ensure_dirs()
     check_task_runner(settings)
@@ -187,6 +189,10 @@ def nightly(run_date: date | None = None) -> dict:
     logger.info("nightly run for %s (data root %s)", run_date, settings.home)
 
     ingested = ingest_task(settings, run_date)
+    fingerprint = night_fingerprint(settings, run_date)
+    if (finished := finished_night(settings, run_date, fingerprint)) is not None:
+        logger.info("night %s is published already and nothing it depends on changed: nothing to do", run_date)
+        return finished | {"unchanged": True, "report": str(settings.reports_dir / run_date.isoformat() / "index.html")}
     built = dbt_build_task(settings, run_date)
     audited = audit_task(settings, run_date)
     embedded = embed_products(settings)
@@ -201,6 +207,7 @@ def nightly(run_date: date | None = None) -> dict:
     accounting = built.pop("row_accounting")
     summary = {
         "run_date": run_date.isoformat(),
+        "fingerprint": fingerprint,
         "ingest": ingested,
         "dbt": built,
         "row_accounting": accounting,

@@ -69,7 +69,7 @@ def raw_row_count(settings: Settings) -> int:
 
 
 @pytest.mark.slow
-def test_nightly_publishes_balanced_marts_and_a_rerun_changes_nothing(settings: Settings) -> None:
+def test_nightly_publishes_balanced_marts_and_a_rerun_changes_nothing(settings: Settings, monkeypatch) -> None:
     demo = generate_demo_shop(TINY_SHOP, settings.landing_dir)
 
     summary = nightly(run_date=date(2026, 3, 3))
@@ -103,8 +103,17 @@ def test_nightly_publishes_balanced_marts_and_a_rerun_changes_nothing(settings: 
 
     again = nightly(run_date=date(2026, 3, 3))
 
-    assert again["ingest"]["loaded"] == [] and raw_row_count(settings) == raw_rows
-    assert published_fingerprints(settings) == first
+    assert again["unchanged"] and again["fingerprint"] == summary["fingerprint"]  # nothing rebuilt
+    assert raw_row_count(settings) == raw_rows and published_fingerprints(settings) == first
+
+    monkeypatch.setenv("SHOPFLOW_DESCRIPTION_BUDGET", "7")  # a changed setting is a changed night
+    changed = nightly(run_date=date(2026, 3, 3))
+
+    assert "unchanged" not in changed and changed["ingest"]["loaded"] == [] and raw_row_count(settings) == raw_rows
+    assert changed["descriptions"]["generated"] == 1  # the night's budget grew by one; the rest is identical
+    rebuilt = published_fingerprints(settings)
+    untouched = {name for name in first if not name.startswith(("marts.product_description", "marts.moderation"))}
+    assert {name: rebuilt[name] for name in untouched} == {name: first[name] for name in untouched}
 
 
 @pytest.mark.slow
