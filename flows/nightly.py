@@ -32,7 +32,7 @@ from shopflow.registry.nightly import log_content_model, register_and_promote, w
 from shopflow.report import render_report
 from shopflow.runners import build_task_runner, check_task_runner, shard_count
 from shopflow.settings import Settings
-from shopflow.stages import stage
+from shopflow.stages import StageRecord, stage
 from shopflow.transform import build_warehouse
 from shopflow.warehouse import row_accounting
 
@@ -132,10 +132,7 @@ def describe_products(settings: Settings, run_date: date) -> dict:
             settings, run_date, generate_shards=generate_shards, shard_count=shard_count(settings)
         )
         record.rows_in, record.rows_out = result.products, len(result.descriptions)
-    summary = result.summary()
-    if len(result.descriptions):
-        log_content_model(settings, run_date, "descriptions", summary["model_identity"])
-    return summary | {"stage": record.to_dict()}
+    return content_summary(settings, run_date, "descriptions", result.summary(), record)
 
 
 @task(name="moderate-shard", cache_policy=NO_CACHE)
@@ -154,9 +151,13 @@ def moderate_texts(settings: Settings, run_date: date) -> dict:
 
         result = run_moderation_stage(settings, run_date, score_shards=score_shards, shard_count=shard_count(settings))
         record.rows_in, record.rows_out = result.texts, len(result.scores)
-    summary = result.summary()
-    if len(result.scores):
-        log_content_model(settings, run_date, "moderation", summary["model_identity"])
+    return content_summary(settings, run_date, "moderation", result.summary(), record)
+
+
+def content_summary(settings: Settings, run_date: date, stage_name: str, summary: dict, record: StageRecord) -> dict:
+    """The stage's summary for the night; when it produced anything, its model identity goes to the registry."""
+    if record.rows_out:
+        log_content_model(settings, run_date, stage_name, summary["model_identity"])
     return summary | {"stage": record.to_dict()}
 
 
