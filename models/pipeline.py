@@ -134,6 +134,8 @@ class RecommenderStageResult:
     metrics: dict  # the content of metrics.json
     metrics_path: Path
     comparison: Comparison = field(repr=False, compare=False)
+    events: EventLog = field(repr=False, compare=False)  # the daily event log the stage read
+    item_embeddings: np.ndarray = field(repr=False, compare=False)  # text vectors, rows = the catalogue's products
 
 
 def read_inputs(settings: Settings, run_date: date) -> tuple[EventLog, pd.DataFrame]:
@@ -312,7 +314,17 @@ def run_recommender_stage(
     metrics_path.write_text(json.dumps(metrics, indent=2, default=_json_default))
     log.info("recommender stage: selected %s (%s); metrics in %s", selected.name, version, metrics_path)
     return RecommenderStageResult(
-        run_date, model, selected.name, version, recommendations, similar, metrics, metrics_path, comparison
+        run_date,
+        model,
+        selected.name,
+        version,
+        recommendations,
+        similar,
+        metrics,
+        metrics_path,
+        comparison,
+        events,
+        embedded.vectors,
     )
 
 

@@ -29,8 +29,6 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from shopflow.models.catalogue import product_texts
-from shopflow.models.embeddings import MiniLMEncoder, TextEncoder, embed_texts
 from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, EvaluationTargets, K
 from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.pipeline import (
@@ -86,13 +84,11 @@ def register_and_promote(
     run_date: date,
     stage_result: RecommenderStageResult,
     lineage: NightLineage,
-    encoder: TextEncoder | None = None,
 ) -> PromotionDecision:
     """Log the night, register its recommender as ``@challenger`` and decide the ``@champion`` (module doc).
 
-    ``encoder`` embeds product texts for text models; the recommender stage has cached every vector already,
-    so the default MiniLM encoder is never loaded. Returns the decision (also in version tags, the MLflow run
-    and ``marts.model_decisions``).
+    Evaluates on the stage's own event log and item vectors. Returns the decision (also in version tags, the
+    MLflow run and ``marts.model_decisions``).
     """
     import mlflow
 
@@ -102,8 +98,7 @@ def register_and_promote(
     experiment_id = nightly_experiment_id(settings)
     ensure_registered_model(client)
     note_alias_changed_outside(settings, client, run_date)
-    events, catalogue = read_inputs(settings, run_date)
-    embeddings = _item_embeddings(settings, catalogue, stage_result, encoder)
+    events, embeddings = stage_result.events, stage_result.item_embeddings
     split = stage_result.comparison.split
     train = events.window(None, split.holdout_start)
     holdout = EvaluationTargets.from_windows(train, events.window(split.holdout_start, split.holdout_end))
@@ -462,17 +457,6 @@ def _flat_tags(values: dict, prefix: str) -> dict[str, str]:
         else:
             tags[f"{prefix}.{key}"] = str(value)
     return tags
-
-
-def _item_embeddings(
-    settings: Settings, catalogue: pd.DataFrame, stage_result: RecommenderStageResult, encoder: TextEncoder | None
-) -> np.ndarray:
-    """Tonight's product text vectors, aligned with the model's items (from the stage's embedding cache)."""
-    if stage_result.model.item_embeddings is not None:
-        return stage_result.model.item_embeddings
-    if not np.array_equal(catalogue["product_id"].to_numpy(dtype=str), stage_result.model.fitted.item_ids):
-        raise ValueError("the catalogue changed since the recommender stage ran; run the stage again")
-    return embed_texts(list(product_texts(catalogue)), encoder or MiniLMEncoder(), settings.cache_dir).vectors
 
 
 def _text_fallback(
