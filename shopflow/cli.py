@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import logging
 import os
-from contextlib import nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Annotated
@@ -27,6 +28,16 @@ def _settings() -> Settings:
     settings = configure_runtime()
     settings.ensure_dirs()
     return settings
+
+
+@contextmanager
+def _exit_on(*errors: type[Exception]) -> Iterator[None]:
+    """Turn these errors into their message on stderr and exit status 1 (no traceback for a known failure)."""
+    try:
+        yield
+    except errors as exc:
+        typer.echo(str(exc), err=True)
+        raise typer.Exit(1) from exc
 
 
 def _echo_json(payload: dict) -> None:
@@ -103,11 +114,8 @@ def ingest(
         f"loaded {len(report.loaded)} file(s) ({report.rows_loaded} rows), "
         f"{len(report.unchanged)} already loaded, {len(report.refused)} refused"
     )
-    try:
+    with _exit_on(IngestError):
         report.raise_for_refusals()
-    except IngestError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
 
 
 @app.command()
@@ -151,11 +159,8 @@ def audit(
     night = date.fromisoformat(run_date) if run_date else latest_landing_day(settings.landing_dir)
     report = audit_night(settings, night)
     _echo_json(report.summary())
-    try:
+    with _exit_on(AuditError):
         report.raise_for_errors()
-    except AuditError as exc:
-        typer.echo(str(exc), err=True)
-        raise typer.Exit(1) from exc
 
 
 @app.command()
