@@ -27,6 +27,7 @@ from shopflow.models.pipeline import RecommenderStageResult, embed_catalogue, ru
 from shopflow.models.split import InsufficientHistoryError
 from shopflow.nights import finished_night, night_fingerprint
 from shopflow.publish import publish_snapshot
+from shopflow.registry.champion import champion_config
 from shopflow.registry.lineage import NightLineage
 from shopflow.registry.nightly import log_content_model, register_and_promote, write_champion_recommendations
 from shopflow.report import render_report
@@ -88,15 +89,17 @@ def embed_products(settings: Settings) -> dict:
 
 @task(name="recommend", cache_policy=NO_CACHE)
 def recommend_task(settings: Settings, run_date: date) -> tuple[RecommenderStageResult | None, dict]:
-    """Compare the recommender candidates on a temporal split and refit the selected one (None: too young a shop)."""
+    """Compare the recommender candidates (or, between comparisons, refit the champion's configuration) and fit the
+    night's model on all data (None: too young a shop)."""
     with stage("recommend") as record:
         try:
-            result = run_recommender_stage(settings, run_date)
+            result = run_recommender_stage(settings, run_date, champion=champion_config(settings))
         except InsufficientHistoryError as too_young:
             get_run_logger().warning("recommender skipped: %s", too_young)
             return None, {"skipped": str(too_young), "stage": record.to_dict()}
         record.rows_in = result.metrics["data"]["interactions"]
-    summary = {"selected": result.metrics["selected"], "outputs": result.metrics["outputs"]}
+    metrics = result.metrics
+    summary = {"selection": metrics["selection"], "selected": metrics["selected"], "outputs": metrics["outputs"]}
     return result, summary | {"stage": record.to_dict()}
 
 

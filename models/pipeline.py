@@ -4,12 +4,15 @@
 
 1. reads the event-level marts and the catalogue from the warehouse, read-only, up to the run date;
 2. embeds every product's text (MiniLM; only new or changed texts are encoded, see :mod:`.embeddings`);
-3. plans the temporal split (:mod:`.split`) and builds the fit/validation and train/holdout matrices;
-4. for every candidate: tunes it on validation (:mod:`.tuning`), refits it on train with the chosen parameters
-   and evaluates it on the holdout (:mod:`.evaluation`, which documents the protocol);
-5. selects the candidate with the best *validation* NDCG@10 (the holdout only reports), refits it on all events
-   up to the run date, and computes ``recommendations`` (top 20 per active user, seen items excluded) and
-   ``similar_products`` (top 20 per product, cold products included);
+3. decides whether tonight compares every candidate or refits the champion's configuration (:mod:`.selection`:
+   a comparison weekly, on fast growth, or when there is no usable champion);
+4. comparing: plans the temporal split (:mod:`.split`); for every candidate tunes it on validation
+   (:mod:`.tuning`), refits it on train with the chosen parameters and evaluates it on the holdout
+   (:mod:`.evaluation`, which documents the protocol); selects the best *validation* NDCG@10 (the holdout only
+   reports);
+5. fits the selected (or the champion's) configuration on all events up to the run date and computes
+   ``recommendations`` (top 20 per active user, seen items excluded) and ``similar_products`` (top 20 per
+   product, cold products included);
 6. writes ``<reports_dir>/<run_date>/metrics.json`` and returns the fitted model, both frames and the metrics.
 
 :func:`write_recommendation_tables` then replaces ``marts.recommendations`` and ``marts.similar_products`` in a
@@ -36,6 +39,7 @@ from shopflow.models.embeddings import EmbeddingCache, MiniLMEncoder, TextEncode
 from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, EvaluationTargets, K, UserMetrics, evaluate
 from shopflow.models.interactions import EventLog, InteractionMatrix, InteractionWeights, read_daily_events
 from shopflow.models.recommenders import Recommender, create_recommender
+from shopflow.models.selection import COMPARE, RecommenderConfig, SelectionPlan, plan_selection
 from shopflow.models.split import DEFAULT_HOLDOUT_DAYS, DEFAULT_VALIDATION_DAYS, TemporalSplit
 from shopflow.models.tuning import TuningResult, tune_recommender, tuning_order
 from shopflow.runners import shards
@@ -126,16 +130,18 @@ class RecommenderStageResult:
     """What one night's recommender stage produced."""
 
     run_date: date
-    model: Recommender  # the selected family, fitted on every event up to the run date
+    model: Recommender  # the selected (or refitted champion's) family, fitted on every event up to the run date
     model_name: str
     model_version: str
     recommendations: pd.DataFrame  # RECOMMENDATION_COLUMNS
     similar_products: pd.DataFrame  # SIMILAR_PRODUCT_COLUMNS
     metrics: dict  # the content of metrics.json
     metrics_path: Path
-    comparison: Comparison = field(repr=False, compare=False)
+    selection: SelectionPlan  # compare every candidate, or refit the champion's configuration
+    comparison: Comparison | None = field(repr=False, compare=False)  # None on a refit night
     events: EventLog = field(repr=False, compare=False)  # the daily event log the stage read
     item_embeddings: np.ndarray = field(repr=False, compare=False)  # text vectors, rows = the catalogue's products
+    text_params: dict = field(default_factory=dict)  # TEXT_FALLBACK's parameters (similar products of cold items)
 
 
 def read_inputs(settings: Settings, run_date: date) -> tuple[EventLog, pd.DataFrame]:
@@ -229,8 +235,10 @@ def run_recommender_stage(
     encoder: TextEncoder | None = None,
     holdout_days: int = DEFAULT_HOLDOUT_DAYS,
     validation_days: int = DEFAULT_VALIDATION_DAYS,
+    champion: RecommenderConfig | None = None,
 ) -> RecommenderStageResult:
-    """Compare the candidates, select by validation NDCG@10, refit on all data, write metrics.json (module doc)."""
+    """Compare the candidates and refit the best on all data, or refit ``champion`` (:mod:`.selection` decides);
+    write metrics.json (module doc)."""
     started = time.perf_counter()
     candidates = tuple(candidates or DEFAULT_CANDIDATES)
     events, catalogue = read_inputs(settings, run_date)
@@ -238,18 +246,35 @@ def run_recommender_stage(
     embed_started = time.perf_counter()
     embedded = embed_texts(list(product_texts(catalogue)), encoder, settings.cache_dir)
     embed_seconds = round(time.perf_counter() - embed_started, 2)
-    split = TemporalSplit.plan(events.first_day, events.last_day, holdout_days, validation_days)
-    comparison = compare_candidates(events, embedded.vectors, split, candidates)
-
-    selected = comparison.selected()
-    refit_started = time.perf_counter()
     everything = events.window(None, run_date + timedelta(days=1))
-    model = create_recommender(selected.name, **selected.tuning.params).fit(everything, embedded.vectors)
+    plan = plan_selection(
+        settings.reports_dir,
+        run_date,
+        int(everything.user_items.nnz),
+        candidates,
+        champion,
+        settings.recommender_compare_every_days,
+        settings.recommender_compare_growth,
+    )
+    log.info("recommender stage: %s (%s)", plan.mode, plan.reason)
+    comparison = None
+    if plan.mode == COMPARE:
+        split = TemporalSplit.plan(events.first_day, events.last_day, holdout_days, validation_days)
+        comparison = compare_candidates(events, embedded.vectors, split, candidates)
+        best = comparison.selected()
+        family, params, validation_ndcg = best.name, best.tuning.params, best.tuning.validation_ndcg
+        fallback = comparison.candidates.get(TEXT_FALLBACK)
+        text_params = fallback.tuning.params if fallback else {}
+    else:
+        family, params, validation_ndcg = plan.refit.family, plan.refit.params, None
+        text_params = plan.text_params(TEXT_FALLBACK)
+
+    refit_started = time.perf_counter()
+    model = create_recommender(family, **params).fit(everything, embedded.vectors)
     version = model_version(model, run_date)
     recommendations = recommendations_frame(model, active_users(everything), run_date, version)
     text_model = None
     if not model.uses_text:
-        text_params = comparison.candidates[TEXT_FALLBACK].tuning.params if TEXT_FALLBACK in candidates else {}
         text_model = create_recommender(TEXT_FALLBACK, **text_params).fit(everything, embedded.vectors)
     similar = similar_products_frame(model, version, run_date, text_model)
     refit_seconds = round(time.perf_counter() - refit_started, 2)
@@ -285,12 +310,13 @@ def run_recommender_stage(
             "cached": embedded.cached,
             "seconds": embed_seconds,
         },
-        **comparison.to_dict(),
+        "selection": plan.to_dict(),
+        **(comparison.to_dict() if comparison else {}),
         "selected": {
-            "name": selected.name,
+            "name": family,
             "version": version,
-            "params": selected.tuning.params,
-            "validation_ndcg@10": selected.tuning.validation_ndcg,
+            "params": params,
+            "validation_ndcg@10": validation_ndcg,
         },
         "outputs": {
             "active_days": ACTIVE_DAYS,
@@ -302,8 +328,8 @@ def run_recommender_stage(
         },
         "seconds": {
             "embed": embed_seconds,
-            "compare": comparison.seconds,
-            "compare_cpu": comparison.cpu_seconds,
+            "compare": comparison.seconds if comparison else 0.0,
+            "compare_cpu": comparison.cpu_seconds if comparison else 0.0,
             "refit_and_outputs": refit_seconds,
             "total": round(time.perf_counter() - started, 2),
         },
@@ -312,19 +338,21 @@ def run_recommender_stage(
     report_dir.mkdir(parents=True, exist_ok=True)
     metrics_path = report_dir / "metrics.json"
     metrics_path.write_text(json.dumps(metrics, indent=2, default=_json_default))
-    log.info("recommender stage: selected %s (%s); metrics in %s", selected.name, version, metrics_path)
+    log.info("recommender stage: %s %s (%s); metrics in %s", plan.mode, family, version, metrics_path)
     return RecommenderStageResult(
         run_date,
         model,
-        selected.name,
+        family,
         version,
         recommendations,
         similar,
         metrics,
         metrics_path,
+        plan,
         comparison,
         events,
         embedded.vectors,
+        text_params,
     )
 
 

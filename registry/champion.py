@@ -11,9 +11,10 @@ import getpass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from shopflow.models.selection import RecommenderConfig
 from shopflow.registry.decisions import record_decision
 from shopflow.registry.gate import PromotionDecision
-from shopflow.registry.tracking import CHAMPION, RECOMMENDER_MODEL_NAME
+from shopflow.registry.tracking import CHAMPION, RECOMMENDER_MODEL_NAME, mlflow_client
 from shopflow.settings import Settings
 
 if TYPE_CHECKING:
@@ -52,3 +53,14 @@ def apply_decision(settings: Settings, client: MlflowClient, decision: Promotion
         for key, value in tags.items():
             client.set_model_version_tag(RECOMMENDER_MODEL_NAME, decision.champion_after, key, value)
     record_decision(settings, decision, RECOMMENDER_MODEL_NAME)
+
+
+def champion_config(settings: Settings) -> RecommenderConfig | None:
+    """The ``@champion``'s family and parameters, for the recommender stage to refit (None: no usable champion)."""
+    champion = champion_version(mlflow_client(settings))
+    if champion is None:
+        return None
+    try:
+        return RecommenderConfig.from_tags(champion.tags)
+    except (KeyError, TypeError, ValueError):
+        return None

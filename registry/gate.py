@@ -22,7 +22,6 @@ was removed or its family version bumped) could not be published either: the cha
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from datetime import date
 
@@ -32,6 +31,7 @@ from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, Eval
 from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.metrics import bootstrap_ci
 from shopflow.models.recommenders import create_recommender, recommender_class
+from shopflow.models.selection import RecommenderConfig
 
 # outcomes of a nightly decision (the first group moves the champion alias)
 FIRST_CHAMPION = "first_champion"
@@ -44,28 +44,6 @@ AUDIT_FAILED = "audit_failed"
 ALREADY_CHAMPION = "already_champion"
 NIGHT_ALREADY_DECIDED = "night_already_decided"
 PROMOTING_OUTCOMES = (FIRST_CHAMPION, PROMOTED, REFRESHED, KEPT_REFITTED, CHAMPION_NOT_COMPARABLE)
-
-
-@dataclass(frozen=True)
-class RecommenderConfig:
-    """What a champion is re-evaluated as: its family (and that family's code version) and hyper-parameters."""
-
-    family: str
-    params: dict
-    family_version: str
-
-    def tags(self) -> dict[str, str]:
-        return {
-            "recommender.family": self.family,
-            "recommender.params": json.dumps(self.params, sort_keys=True),
-            "recommender.family_version": self.family_version,
-        }
-
-    @classmethod
-    def from_tags(cls, tags: dict[str, str]) -> RecommenderConfig:
-        return cls(
-            tags["recommender.family"], json.loads(tags["recommender.params"]), tags["recommender.family_version"]
-        )
 
 
 @dataclass(frozen=True)

@@ -99,9 +99,6 @@ def register_and_promote(
     ensure_registered_model(client)
     note_alias_changed_outside(settings, client, run_date)
     events, embeddings = stage_result.events, stage_result.item_embeddings
-    split = stage_result.comparison.split
-    train = events.window(None, split.holdout_start)
-    holdout = EvaluationTargets.from_windows(train, events.window(split.holdout_start, split.holdout_end))
 
     run_tags = lineage.tags() | {"stage": "recommender", MODEL_VERSION_TAG: stage_result.model_version}
     night_run = _night_run(client, experiment_id, run_date)
@@ -117,13 +114,14 @@ def register_and_promote(
                 stage_result.model_version, _selected_scores(stage_result),
             )  # fmt: skip
         client.set_registered_model_alias(RECOMMENDER_MODEL_NAME, CHALLENGER, challenger.version)
-        decision = _gate(settings, client, run_date, challenger, stage_result, lineage, train, holdout, embeddings)
+        decision = _gate(settings, client, run_date, challenger, stage_result, lineage)
         if decision.outcome == gate.KEPT:
             everything = events.window(None, run_date + timedelta(days=1))
             decision = _refit_kept_champion(client, decision, everything, stage_result, embeddings, lineage)
         decision = replace(decision, mlflow_run_id=run.info.run_id)
         _log_decision(client, decision)
-        _log_evaluation_plot(stage_result, decision.comparison)
+        if stage_result.comparison is not None:
+            _log_evaluation_plot(stage_result, decision.comparison)
     apply_decision(settings, client, decision)
     log.info("registry: %s → %s (%s)", challenger.version, decision.outcome, decision.reason)
     return decision
@@ -207,10 +205,8 @@ def _gate(
     challenger: ModelVersion,
     stage_result: RecommenderStageResult,
     lineage: NightLineage,
-    train: InteractionMatrix,
-    holdout: EvaluationTargets,
-    embeddings: np.ndarray,
 ) -> PromotionDecision:
+    """Tonight's gate outcome (:mod:`.gate`); the champion is refitted and re-evaluated only when it has to be."""
     champion = champion_version(client)
     margin = settings.promotion_margin_ndcg
     decided = dict(
@@ -245,11 +241,22 @@ def _gate(
     challenger_config = RecommenderConfig.from_tags(challenger.tags)
     try:
         champion_config = RecommenderConfig.from_tags(champion.tags)
-        champion_ndcg = gate.reevaluate_config(champion_config, train, holdout, embeddings)
     except (KeyError, TypeError, ValueError) as error:
-        return promote(gate.CHAMPION_NOT_COMPARABLE, f"v{champion.version} cannot be rebuilt by this code: {error}")
+        return promote(gate.CHAMPION_NOT_COMPARABLE, f"v{champion.version} has no usable configuration tags: {error}")
     if champion_config == challenger_config:
         return promote(gate.REFRESHED, f"same family and parameters as v{champion.version}, fitted on newer data")
+    if stage_result.comparison is None:
+        raise ValueError(
+            f"the night refitted {challenger_config.family} without a comparison, but the champion v{champion.version}"
+            f" is {champion_config.family} with other parameters: the stage must refit the champion's configuration"
+        )
+    split, events = stage_result.comparison.split, stage_result.events
+    train = events.window(None, split.holdout_start)
+    holdout = EvaluationTargets.from_windows(train, events.window(split.holdout_start, split.holdout_end))
+    try:
+        champion_ndcg = gate.reevaluate_config(champion_config, train, holdout, stage_result.item_embeddings)
+    except (KeyError, TypeError, ValueError) as error:
+        return promote(gate.CHAMPION_NOT_COMPARABLE, f"v{champion.version} cannot be rebuilt by this code: {error}")
     challenger_ndcg = stage_result.comparison.candidates[stage_result.model_name].holdout_per_user.ndcg
     comparison = gate.paired_ndcg_comparison(challenger_ndcg, champion_ndcg)
     numbers = (
@@ -273,16 +280,17 @@ def _log_stage(stage_result: RecommenderStageResult) -> None:
     params = {
         "selected.family": selected["name"],
         "selected.model_version": selected["version"],
-        "candidates": ",".join(metrics["candidates"]),
+        "selection.mode": metrics["selection"]["mode"],
+        "candidates": ",".join(metrics.get("candidates", {})),
         "k": K,
         "bootstrap_resamples": BOOTSTRAP_RESAMPLES,
-        **{f"split.{key}": value for key, value in metrics["split"].items()},
+        **{f"split.{key}": value for key, value in metrics.get("split", {}).items()},
         **{f"selected.{key}": value for key, value in selected["params"].items()},
     }
     mlflow.log_params(params)
     values = {"data.users": metrics["data"]["users"], "data.products": metrics["data"]["products"],
               "data.interactions": metrics["data"]["interactions"]}  # fmt: skip
-    for name, candidate in metrics["candidates"].items():
+    for name, candidate in metrics.get("candidates", {}).items():
         values[f"{name}.validation_ndcg_at_{K}"] = candidate["validation_ndcg@10"]
         for metric, summary in candidate["holdout"].items():
             if summary["value"] is None:
@@ -464,17 +472,20 @@ def _text_fallback(
 ) -> Recommender | None:
     """The text model that gives ``model``'s never-sold products their similar products (None for text models).
 
-    Fitted on ``model``'s data with the stage's tuned parameters, as in the recommender stage.
+    Fitted on ``model``'s data with the parameters the recommender stage used for it.
     """
     if model.uses_text:
         return None
-    tuned = stage_result.comparison.candidates.get(TEXT_FALLBACK)
-    params = tuned.tuning.params if tuned else {}
-    return create_recommender(TEXT_FALLBACK, **params).fit(model.fitted, embeddings)
+    return create_recommender(TEXT_FALLBACK, **stage_result.text_params).fit(model.fitted, embeddings)
 
 
 def _selected_scores(stage_result: RecommenderStageResult) -> dict[str, float | None]:
-    """The selected model's holdout NDCG@10 and recall@10 and its validation NDCG@10, by version tag name."""
+    """The selected model's holdout NDCG@10 and recall@10 and its validation NDCG@10, by version tag name.
+
+    Empty on a refit night: nothing was evaluated.
+    """
+    if stage_result.comparison is None:
+        return {}
     holdout = stage_result.metrics["candidates"][stage_result.model_name]["holdout"]
     return {
         f"holdout.ndcg_at_{K}": holdout[f"ndcg@{K}"]["value"],

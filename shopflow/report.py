@@ -106,20 +106,21 @@ def _validation_section(path: Path) -> dict | None:
 
 
 def _metrics_section(path: Path) -> dict | None:
-    """Every recommender candidate's holdout metrics with 95% CIs (``metrics.json``)."""
+    """The night's selection and, on a comparison night, every candidate's holdout metrics with 95% CIs."""
     if not path.exists():
         return None
     metrics = json.loads(path.read_text())
-    candidates = metrics["candidates"]
+    section = {"selection": metrics["selection"], "selected": metrics["selected"], "outputs": metrics["outputs"]}
+    candidates = metrics.get("candidates")
+    if not candidates:
+        return section | {"columns": [], "rows": []}
     columns = list(next(iter(candidates.values()))["holdout"])
     rows = [
         (name, [_with_ci(result["holdout"].get(column)) for column in columns]) for name, result in candidates.items()
     ]
-    return {
+    return section | {
         "columns": columns,
         "rows": rows,
-        "selected": metrics["selected"],
-        "outputs": metrics["outputs"],
         "holdout_window": metrics["split"]["holdout_window"],
         "evaluated_users": metrics["holdout_targets"]["evaluated_users"],
         "cold_items": metrics["holdout_targets"]["cold_items"],
@@ -127,14 +128,14 @@ def _metrics_section(path: Path) -> dict | None:
 
 
 def _model_history_chart(reports_dir: Path) -> str | None:
-    """Holdout NDCG@10 (with CI) of every candidate across the nights that left a ``metrics.json``."""
-    nights = sorted(reports_dir.glob("????-??-??/metrics.json"))
+    """Holdout NDCG@10 (with CI) of every candidate across the nights that compared candidates."""
+    nights = [path for path in sorted(reports_dir.glob("????-??-??/metrics.json")) if "candidates" in path.read_text()]
     if len(nights) < 2:
         return None
     history: dict[str, list[tuple[str, float, float, float]]] = {}
     for path in nights:
         metrics = json.loads(path.read_text())
-        for name, result in metrics["candidates"].items():
+        for name, result in metrics.get("candidates", {}).items():
             ndcg = result["holdout"]["ndcg@10"]
             low, high = ndcg.get("ci95") or (ndcg["value"], ndcg["value"])
             history.setdefault(name, []).append((metrics["run_date"], ndcg["value"], low, high))

@@ -39,6 +39,18 @@ class Settings(BaseSettings):
         description="Least mean NDCG@10 gain (absolute, on the night's holdout) for a challenger to replace the"
         " champion automatically; its paired 95% bootstrap interval must also lie above zero.",
     )
+    recommender_compare_every_days: int = Field(
+        7,
+        ge=1,
+        description="Compare every recommender candidate when the last comparison is this many days old (1: nightly);"
+        " other nights refit the champion's configuration.",
+    )
+    recommender_compare_growth: float = Field(
+        0.25,
+        ge=0,
+        description="Also compare when the user × product interactions grew by more than this share since the last"
+        " comparison.",
+    )
     mlflow_ui_port: int = Field(5000, description="Port of `shopflow ui mlflow` (bound to 127.0.0.1).")
     task_runner: Literal["local", "dask"] = Field(
         "local",

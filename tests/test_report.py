@@ -95,3 +95,43 @@ def test_report_images_load_in_a_real_browser(settings: Settings, tmp_path: Path
         check=True,
     )
     assert re.search(r'<p id="probe">3/3</p>', browser.stdout), browser.stdout[-500:]
+
+
+def write_metrics(settings: Settings, run_date: str, compared: bool) -> None:
+    """The recommender stage's metrics.json of a comparison night (two candidates) or of a refit night."""
+    selection = {"mode": "compare" if compared else "refit", "reason": "last comparison 2025-12-20 is 7 day(s) old"}
+    if not compared:
+        selection["reason"] = "refit of the champion's configuration (als); last comparison 2026-01-01, 1 day(s) ago"
+    metrics = {
+        "selection": selection,
+        "selected": {"name": "als", "version": f"als-{run_date}-1a2b3c4d"},
+        "outputs": {"users_with_recommendations": 1234, "products_with_similar": 56},
+    }
+    if compared:
+        ndcg = {"popularity": (0.101, 0.09, 0.11), "als": (0.2, 0.18, 0.22)}
+        metrics |= {
+            "candidates": {
+                name: {"holdout": {"ndcg@10": {"value": value, "ci95": [low, high]}}}
+                for name, (value, low, high) in ndcg.items()
+            },
+            "split": {"holdout_window": ["2025-12-26", "2026-01-01"]},
+            "holdout_targets": {"evaluated_users": 321, "cold_items": 4},
+        }
+    (settings.reports_dir / run_date / "metrics.json").write_text(json.dumps(metrics))
+
+
+def test_the_recommender_section_shows_the_comparison_or_why_there_was_none(settings: Settings) -> None:
+    write_night(settings, "2026-01-01")
+    write_metrics(settings, "2026-01-01", compared=True)
+    compared = render_report(settings, date(2026, 1, 1)).read_text()
+    assert "<td>als <b>(selected)</b></td>" in compared and "0.101" in compared and "[0.180, 0.220]" in compared
+    assert "321 users" in compared and "Why a comparison tonight: last comparison 2025-12-20 is 7 day(s) old" in compared
+
+    summary = json.loads((settings.reports_dir / "2026-01-01" / "nightly.json").read_text())
+    (settings.reports_dir / "2026-01-02").mkdir(parents=True)
+    (settings.reports_dir / "2026-01-02" / "nightly.json").write_text(json.dumps(summary | {"run_date": "2026-01-02"}))
+    write_metrics(settings, "2026-01-02", compared=False)
+    refitted = render_report(settings, date(2026, 1, 2)).read_text()
+    assert "No comparison tonight (refit of the champion&#39;s configuration (als)" in refitted
+    assert "<b>als</b>\n(als-2026-01-02-1a2b3c4d) refitted" in refitted and "1,234 users" in refitted
+    assert "(selected)" not in refitted and "<th>candidate</th>" not in refitted

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from datetime import date, timedelta
 
 import numpy as np
@@ -24,6 +25,7 @@ from shopflow.models.pipeline import (
     write_recommendation_tables,
 )
 from shopflow.models.recommenders import create_recommender, load_recommender
+from shopflow.models.selection import COMPARE, REFIT, RecommenderConfig
 from shopflow.settings import Settings
 from shopflow.warehouse import connect
 
@@ -147,6 +149,30 @@ def test_tables_are_written_to_the_marts_schema(stage_result: RecommenderStageRe
 def test_the_selected_model_round_trips_through_a_directory(stage_result: RecommenderStageResult, tmp_path) -> None:
     loaded = load_recommender(stage_result.model.save(tmp_path / "selected"))
     pd.testing.assert_frame_equal(loaded.recommend(k=20), stage_result.model.recommend(k=20))
+
+
+def test_the_next_night_refits_the_champions_configuration_without_comparing(
+    stage_result: RecommenderStageResult, settings: Settings, minilm
+) -> None:
+    champion = stage_result.model
+    config = RecommenderConfig(champion.name, asdict(champion.params), champion.version)
+    next_night = RUN_DATE + timedelta(days=1)
+
+    refit = run_recommender_stage(settings, next_night, encoder=minilm, champion=config)
+
+    assert refit.comparison is None and refit.selection.mode == REFIT
+    assert (refit.model_name, asdict(refit.model.params)) == (config.family, config.params)
+    metrics = json.loads(refit.metrics_path.read_text())
+    assert "candidates" not in metrics and metrics["selection"]["last_comparison"] == RUN_DATE.isoformat()
+    assert metrics["selected"]["validation_ndcg@10"] is None and metrics["seconds"]["compare"] == 0.0
+    assert refit.text_params == stage_result.text_params  # the comparison's tuned text model serves cold products
+    served = ["user_id", "rank"]  # no event after RUN_DATE: the same users get the same number of products
+    pd.testing.assert_frame_equal(refit.recommendations[served], stage_result.recommendations[served])
+    assert (refit.recommendations["run_date"] == pd.Timestamp(next_night)).all()
+
+    weekly = Settings(home=settings.home, recommender_compare_every_days=1)
+    compared = run_recommender_stage(weekly, next_night, candidates=("popularity",), encoder=minilm, champion=config)
+    assert compared.selection.mode == COMPARE and "1 day(s) old" in compared.selection.reason
 
 
 def test_cold_products_take_their_similar_products_from_text_when_the_model_has_none(

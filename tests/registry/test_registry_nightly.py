@@ -25,7 +25,7 @@ from typer.testing import CliRunner
 from shopflow.cli import app
 from shopflow.models.pipeline import run_recommender_stage
 from shopflow.registry import gate
-from shopflow.registry.champion import champion_version
+from shopflow.registry.champion import champion_config, champion_version
 from shopflow.registry.decisions import read_decisions
 from shopflow.registry.gate import RecommenderConfig
 from shopflow.registry.lineage import LINEAGE_TAGS, NightLineage, data_snapshot_id
@@ -37,9 +37,12 @@ from shopflow.warehouse import connect
 NIGHT_1, NIGHT_2, NIGHT_3, NIGHT_4 = (FIRST_DAY + timedelta(days=day) for day in (45, 48, 51, 54))
 
 
-def run_night(settings, run_date, candidates, encoder, audit_passed=True):
-    """The flow's order: recommender stage → register and gate → champion's recommendations."""
-    result = run_recommender_stage(settings, run_date, candidates=candidates, encoder=encoder)
+def run_night(settings, run_date, candidates, encoder, audit_passed=True, champion=None):
+    """The flow's order: recommender stage → register and gate → champion's recommendations.
+
+    Without ``champion`` every night compares its candidates; the flow passes the registry's champion.
+    """
+    result = run_recommender_stage(settings, run_date, candidates=candidates, encoder=encoder, champion=champion)
     lineage = NightLineage(
         run_date, data_snapshot_id(settings), f"dbt-{run_date:%m%d}", audit_passed, "3 expectations, 0 errors"
     )
@@ -286,6 +289,27 @@ def test_models_cli_lists_shows_promotes_and_rolls_back(nights, shop_settings) -
     assert read_decisions(shop_settings)["reason"].iloc[-1] == "EASE was worse"
     missing_reason = runner.invoke(app, ["models", "promote", "3"], env=env)
     assert missing_reason.exit_code != 0
+
+
+def test_between_comparisons_the_night_refits_the_champion_and_refreshes_it(
+    nights, shop_settings, minilm, random_factors
+):
+    champion = champion_config(shop_settings)
+    before = champion_version(mlflow_client(shop_settings))
+    night_6 = NIGHT_4 + timedelta(days=2)  # night 5 compared its candidates the day before
+
+    result, decision = run_night(shop_settings, night_6, (random_factors,), minilm, champion=champion)
+
+    assert result.comparison is None and result.selection.last_comparison.run_date == night_6 - timedelta(days=1)
+    assert (decision.outcome, decision.champion_before) == (gate.REFRESHED, str(before.version))
+    assert decision.comparison is None  # nothing was re-evaluated: same configuration, newer data
+    client = mlflow_client(shop_settings)
+    refreshed = client.get_model_version(RECOMMENDER_MODEL_NAME, decision.champion_after)
+    assert RecommenderConfig.from_tags(refreshed.tags) == champion
+    assert refreshed.tags["lineage.run_date"] == night_6.isoformat() and "holdout.ndcg_at_10" not in refreshed.tags
+    night_run = client.get_run(decision.mlflow_run_id).data
+    assert night_run.params["selection.mode"] == "refit" and night_run.params["candidates"] == ""
+    assert set(mart(shop_settings)["model_version"]) == {refreshed.tags["model_version"]}
 
 
 @pytest.mark.slow
