@@ -109,6 +109,8 @@ class Comparison:
     holdout: dict
     seconds: float  # wall clock
     cpu_seconds: float  # CPU time of this process (all threads): the work, whatever else shares the cores
+    train: InteractionMatrix = field(repr=False)  # the holdout's training window (the gate refits the champion on it)
+    holdout_targets: EvaluationTargets = field(repr=False)  # the users every candidate was scored on
 
     def selected(self) -> CandidateResult:
         """The candidate with the best validation NDCG@10 (first listed wins a tie)."""
@@ -181,13 +183,19 @@ def compare_candidates(
     item_embeddings: np.ndarray,
     split: TemporalSplit,
     candidates: tuple[str, ...] = DEFAULT_CANDIDATES,
+    max_evaluated_users: int | None = None,
 ) -> Comparison:
-    """Tune every candidate on validation, refit it on train, evaluate it on the holdout (same targets for all)."""
+    """Tune every candidate on validation, refit it on train, evaluate it on the holdout (same targets for all).
+
+    Each window evaluates at most ``max_evaluated_users`` users (a uniform sample of those who qualify; None: all).
+    """
     started, cpu_started = time.perf_counter(), time.process_time()
     fit_matrix = events.window(None, split.validation_start)
     validation = EvaluationTargets.from_windows(fit_matrix, events.window(split.validation_start, split.holdout_start))
+    validation = validation.sample(max_evaluated_users or validation.n_users)
     train = events.window(None, split.holdout_start)
     holdout = EvaluationTargets.from_windows(train, events.window(split.holdout_start, split.holdout_end))
+    holdout = holdout.sample(max_evaluated_users or holdout.n_users)
     tuned: dict[str, dict] = {}
     fitted_on_fit_window: dict[str, Recommender] = {}  # reused by the hybrid instead of refitting its members
     fitted_on_train: dict[str, Recommender] = {}
@@ -225,6 +233,8 @@ def compare_candidates(
         holdout.summary(),
         seconds=round(time.perf_counter() - started, 2),
         cpu_seconds=round(time.process_time() - cpu_started, 2),
+        train=train,
+        holdout_targets=holdout,
     )
 
 
@@ -260,7 +270,7 @@ def run_recommender_stage(
     comparison = None
     if plan.mode == COMPARE:
         split = TemporalSplit.plan(events.first_day, events.last_day, holdout_days, validation_days)
-        comparison = compare_candidates(events, embedded.vectors, split, candidates)
+        comparison = compare_candidates(events, embedded.vectors, split, candidates, settings.recommender_max_users)
         best = comparison.selected()
         family, params, validation_ndcg = best.name, best.tuning.params, best.tuning.validation_ndcg
         fallback = comparison.candidates.get(TEXT_FALLBACK)
@@ -295,7 +305,10 @@ def run_recommender_stage(
             "k": K,
             "ranked": "every catalogue product except those the user interacted with before the window",
             "relevant": "products the user interacted with (positive weight) in the window and not before it",
-            "evaluated_users": "users with interactions before the window and >= 1 relevant product in it",
+            "evaluated_users": (
+                "users with interactions before the window and >= 1 relevant product in it; at most"
+                f" {settings.recommender_max_users:,} per window, a uniform sample (eligible_users: all who qualify)"
+            ),
             "cold_items": "products whose first interaction is inside the window; ranked among cold products only",
             "selection": "best validation ndcg@10; holdout metrics are reported, never used for choices",
             "confidence_intervals": (

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, EvaluationTargets, K
+from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, K
 from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.pipeline import (
     RECOMMENDATION_COLUMNS,
@@ -250,9 +250,7 @@ def _gate(
             f"the night refitted {challenger_config.family} without a comparison, but the champion v{champion.version}"
             f" is {champion_config.family} with other parameters: the stage must refit the champion's configuration"
         )
-    split, events = stage_result.comparison.split, stage_result.events
-    train = events.window(None, split.holdout_start)
-    holdout = EvaluationTargets.from_windows(train, events.window(split.holdout_start, split.holdout_end))
+    train, holdout = stage_result.comparison.train, stage_result.comparison.holdout_targets
     try:
         champion_ndcg = gate.reevaluate_config(champion_config, train, holdout, stage_result.item_embeddings)
     except (KeyError, TypeError, ValueError) as error:

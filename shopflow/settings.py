@@ -51,6 +51,12 @@ class Settings(BaseSettings):
         description="Also compare when the user × product interactions grew by more than this share since the last"
         " comparison.",
     )
+    recommender_max_users: int = Field(
+        20_000,
+        ge=100,
+        description="Evaluate recommenders on at most this many users per window (a uniform sample): bounds the"
+        " comparison's cost on large shops.",
+    )
     mlflow_ui_port: int = Field(5000, description="Port of `shopflow ui mlflow` (bound to 127.0.0.1).")
     task_runner: Literal["local", "dask"] = Field(
         "local",

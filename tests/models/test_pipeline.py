@@ -19,6 +19,7 @@ from shopflow.models.pipeline import (
     SIMILAR_PRODUCT_COLUMNS,
     RecommenderStageResult,
     active_users,
+    compare_candidates,
     embed_catalogue,
     run_recommender_stage,
     similar_products_frame,
@@ -173,6 +174,19 @@ def test_the_next_night_refits_the_champions_configuration_without_comparing(
     weekly = Settings(home=settings.home, recommender_compare_every_days=1)
     compared = run_recommender_stage(weekly, next_night, candidates=("popularity",), encoder=minilm, champion=config)
     assert compared.selection.mode == COMPARE and "1 day(s) old" in compared.selection.reason
+
+
+def test_a_comparison_scores_every_candidate_on_one_capped_sample_of_users(
+    stage_result: RecommenderStageResult,
+) -> None:
+    comparison = stage_result.comparison
+    capped = compare_candidates(
+        stage_result.events, stage_result.item_embeddings, comparison.split, ("popularity",), 10
+    )
+    assert capped.holdout["evaluated_users"] == capped.validation["evaluated_users"] == 10
+    assert capped.holdout["eligible_users"] == comparison.holdout["evaluated_users"] > 10
+    assert capped.holdout_targets.n_users == len(capped.candidates["popularity"].holdout_per_user.ndcg) == 10
+    assert set(capped.holdout_targets.user_rows) <= set(comparison.holdout_targets.user_rows)
 
 
 def test_cold_products_take_their_similar_products_from_text_when_the_model_has_none(
