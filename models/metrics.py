@@ -107,8 +107,10 @@ def bootstrap_ci(
     rng = np.random.default_rng(seed)
     draws = []
     for start in range(0, n_resamples, block):
-        counts = rng.multinomial(n_users, np.full(n_users, 1.0 / n_users), size=min(block, n_resamples - start))
-        draws.append(np.asarray(statistic(counts)).reshape(len(counts), -1))
+        rows = min(block, n_resamples - start)
+        drawn = rng.integers(0, n_users, size=(rows, n_users)) + n_users * np.arange(rows)[:, None]
+        counts = np.bincount(drawn.ravel(), minlength=rows * n_users).reshape(rows, n_users)  # users drawn per resample
+        draws.append(np.asarray(statistic(counts)).reshape(rows, -1))
     draws = np.concatenate(draws)
     tail = (1 - level) / 2
     return np.quantile(draws, tail, axis=0), np.quantile(draws, 1 - tail, axis=0)
