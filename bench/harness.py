@@ -21,7 +21,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -139,6 +140,18 @@ def run_night(settings: Settings, run_date: date, environment: dict[str, str] | 
         raise RuntimeError(f"night {run_date} failed (exit {process.returncode}); full log {log_file}:\n{tail}")
     summary = json.loads((settings.reports_dir / run_date.isoformat() / "nightly.json").read_text())
     return NightRun(run_date, wall, summary["stages"], cpu, load_average(), summary)
+
+
+@contextmanager
+def long_running_prefect_server(settings: Settings) -> Iterator[None]:
+    """Point the nights of this block at one local Prefect server on ``settings``' data root, as the nights that
+    ``shopflow serve`` schedules are; started before the first night and stopped after the last, so no night pays
+    for it. (A bare ``shopflow nightly`` starts an ephemeral server each time: 15–30 s on a busy 2-core box.)
+    The server's own CPU is not in the nights' ``cpu_seconds``."""
+    from shopflow.server import local_prefect_api
+
+    with local_prefect_api(settings):
+        yield
 
 
 #: Recommender candidates of the quick modes' nights (CI smoke runs): two real families instead of all eight.

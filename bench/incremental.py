@@ -21,6 +21,7 @@ import argparse
 import json
 import shutil
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import date, timedelta
 from functools import partial
 
@@ -30,6 +31,7 @@ from harness import (
     NightRun,
     add_common_arguments,
     add_shop_arguments,
+    long_running_prefect_server,
     median,
     print_table,
     run_night,
@@ -141,11 +143,13 @@ def main(argv: list[str] | None = None) -> int:
         orchestration, run_one_night = "stage functions in one process", run_night_in_process
     else:
         environment = NO_GENERATION if args.no_generation else None
-        orchestration, run_one_night = "shopflow nightly (Prefect flow)", partial(run_night, environment=environment)
-    sequences = [
-        run_sequence(config, source, scratch_settings(root, f"sequence-{index}"), run_one_night)
-        for index in range(repeats)
-    ]
+        orchestration = "shopflow nightly (Prefect flow, one long-running local server)"
+        run_one_night = partial(run_night, environment=environment)
+    sequences = []
+    for index in range(repeats):
+        settings = scratch_settings(root, f"sequence-{index}")
+        with nullcontext() if args.quick or args.in_process else long_running_prefect_server(settings):
+            sequences.append(run_sequence(config, source, settings, run_one_night))
     summary = summarise(sequences)
 
     stages = list(summary["medians"]["first"]["stages"])

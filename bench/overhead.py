@@ -1,10 +1,11 @@
 """Benchmark: a full night vs the bare library work on the same data in one plain process.
 
-For one demo shop: (a) the real night, ``shopflow nightly`` (Prefect flow; ingest → dbt build → GX audit →
-recommender → publish → report); (b) the same stage functions called in one process without Prefect; (c) the
-bare work (:mod:`bare`): one DuckDB script doing the same cleaning, one implicit ALS fit, one transformers encoder
-pass over the same products. Each on a fresh data root, so the night encodes every product (no embedding cache).
-Generation is not part of the night yet: its column stays empty (see BENCHMARKS.md).
+For one demo shop: (a) the real night, ``shopflow nightly`` (Prefect flow against one long-running local server, as
+under ``shopflow serve``; ingest → dbt build → GX audit → embed → recommender → register → moderate → publish →
+report); (b) the same stage functions called in one process without Prefect; (c) the bare work (:mod:`bare`): one
+DuckDB script doing the same cleaning, one implicit ALS fit, one transformers encoder pass over the same products.
+Each on a fresh data root, so the night encodes every product (no embedding cache). Text generation is off on
+both sides (``SHOPFLOW_DESCRIPTION_BUDGET=0``; measured against its compute bound by ``bench/generation.py``).
 
     .venv/bin/python bench/overhead.py               # demo shop: 3,000 users, 500 products, 30 days
     .venv/bin/python bench/overhead.py --repeats 3   # medians of 3 (ratios are taken within each repeat)
@@ -22,15 +23,19 @@ import shutil
 import subprocess
 import sys
 import time
+from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 
 from harness import (
+    NO_GENERATION,
     QUICK_CANDIDATES,
     NightRun,
     add_common_arguments,
     add_shop_arguments,
     cpu_seconds,
     last_day,
+    long_running_prefect_server,
     median,
     print_table,
     run_night,
@@ -88,11 +93,12 @@ def run_repeat(source: Settings, run_date, index: int, quick: bool) -> dict:
     if quick:
         nights = {"plain": lambda settings, day: run_night_in_process(settings, day, QUICK_CANDIDATES)}
     else:
-        nights = {"prefect": run_night, "plain": run_night_in_process}
+        nights = {"prefect": partial(run_night, environment=NO_GENERATION), "plain": run_night_in_process}
     for name, runner in nights.items():
         settings = scratch_settings(root, f"{name}-{index}")
         shutil.copytree(source.landing_dir, settings.landing_dir, dirs_exist_ok=True)
-        outcome[name] = night_row(runner(settings, run_date), settings)
+        with long_running_prefect_server(settings) if name == "prefect" else nullcontext():
+            outcome[name] = night_row(runner(settings, run_date), settings)
         last = settings
     outcome["bare"] = run_bare(last, run_date.isoformat(), root / f"bare-{index}")
     outcome["ratio"] = {

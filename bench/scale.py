@@ -31,6 +31,7 @@ from harness import (
     QUICK_CANDIDATES,
     add_common_arguments,
     last_day,
+    long_running_prefect_server,
     print_table,
     result_path,
     run_night,
@@ -114,14 +115,15 @@ def run_size(size: str, quick: bool) -> tuple[dict, Settings]:
     if quick:
         night = run_night_in_process(settings, run_date, QUICK_CANDIDATES)
     else:
-        night = run_night(settings, run_date, NO_GENERATION)
+        with long_running_prefect_server(settings):
+            night = run_night(settings, run_date, NO_GENERATION)
     events = generated.rows["clicks"] + generated.rows["orders"] + generated.rows["reviews"]
     return {
         "demo_config": {"users": config.users, "products": config.products, "days": config.days},
         "events": events,
         "rows": generated.rows,
         "generate_seconds": generate_seconds,
-        "orchestration": "stage functions in one process" if quick else "shopflow nightly (Prefect flow)",
+        "orchestration": "stage functions in one process" if quick else "shopflow nightly (Prefect, one local server)",
         "night": night.to_dict(),
     }, settings
 
