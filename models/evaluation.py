@@ -60,7 +60,6 @@ class EvaluationTargets:
     user_rows: np.ndarray  # evaluated users, as rows of the training matrix
     relevant: sparse.csr_matrix  # (evaluated users × items), 1 where relevant
     cold_items: np.ndarray  # columns of the items whose first interaction is inside the window
-    eligible_users: int | None = None  # users who qualified before :meth:`sample` (None: all are evaluated)
 
     @classmethod
     def from_windows(cls, train: InteractionMatrix, window: InteractionMatrix) -> EvaluationTargets:
@@ -78,17 +77,6 @@ class EvaluationTargets:
     def n_users(self) -> int:
         return len(self.user_rows)
 
-    def sample(self, max_users: int, seed: int = BOOTSTRAP_SEED) -> EvaluationTargets:
-        """At most ``max_users`` of the evaluated users, drawn uniformly without replacement (itself when fewer).
-
-        Bounds the cost of evaluating a large shop: every model is scored on the same sample, and the bootstrap CIs
-        reflect its size.
-        """
-        if self.n_users <= max_users:
-            return self
-        keep = np.sort(np.random.default_rng(seed).choice(self.n_users, max_users, replace=False))
-        return EvaluationTargets(self.user_rows[keep], self.relevant[keep], self.cold_items, self.n_users)
-
     @property
     def cold_users(self) -> np.ndarray:
         """Mask of evaluated users with ≥ 1 relevant cold item and ≥ 1 cold item that is not (AUC is defined)."""
@@ -98,7 +86,6 @@ class EvaluationTargets:
     def summary(self) -> dict:
         return {
             "evaluated_users": self.n_users,
-            "eligible_users": self.n_users if self.eligible_users is None else self.eligible_users,
             "relevant_pairs": int(self.relevant.nnz),
             "cold_items": len(self.cold_items),
             "cold_evaluated_users": int(self.cold_users.sum()),

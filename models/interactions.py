@@ -15,7 +15,7 @@ returned purchases, carts removed again) are not interactions.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 
@@ -191,6 +191,24 @@ class EventLog:
             days=pd.to_datetime(daily["day"]).to_numpy().astype("datetime64[D]"),
             counts={name: daily[name].to_numpy(dtype=np.float64) for name in EVENT_COUNT_COLUMNS},
             weights=weights,
+        )
+
+    def sample_users(self, max_users: int, seed: int = 0) -> EventLog:
+        """The events of at most ``max_users`` users drawn uniformly without replacement (itself when it has fewer);
+        the item vocabulary is unchanged."""
+        if len(self.user_ids) <= max_users:
+            return self
+        kept = np.zeros(len(self.user_ids), dtype=bool)
+        kept[np.random.default_rng(seed).choice(len(self.user_ids), max_users, replace=False)] = True
+        rows = kept[self.user_codes]
+        new_codes = np.cumsum(kept) - 1
+        return replace(
+            self,
+            user_ids=self.user_ids[kept],
+            user_codes=new_codes[self.user_codes[rows]],
+            item_codes=self.item_codes[rows],
+            days=self.days[rows],
+            counts={name: values[rows] for name, values in self.counts.items()},
         )
 
     def window(self, start: date | None = None, end: date | None = None) -> InteractionMatrix:

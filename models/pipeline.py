@@ -183,19 +183,13 @@ def compare_candidates(
     item_embeddings: np.ndarray,
     split: TemporalSplit,
     candidates: tuple[str, ...] = DEFAULT_CANDIDATES,
-    max_evaluated_users: int | None = None,
 ) -> Comparison:
-    """Tune every candidate on validation, refit it on train, evaluate it on the holdout (same targets for all).
-
-    Each window evaluates at most ``max_evaluated_users`` users (a uniform sample of those who qualify; None: all).
-    """
+    """Tune every candidate on validation, refit it on train, evaluate it on the holdout (same targets for all)."""
     started, cpu_started = time.perf_counter(), time.process_time()
     fit_matrix = events.window(None, split.validation_start)
     validation = EvaluationTargets.from_windows(fit_matrix, events.window(split.validation_start, split.holdout_start))
-    validation = validation.sample(max_evaluated_users or validation.n_users)
     train = events.window(None, split.holdout_start)
     holdout = EvaluationTargets.from_windows(train, events.window(split.holdout_start, split.holdout_end))
-    holdout = holdout.sample(max_evaluated_users or holdout.n_users)
     tuned: dict[str, dict] = {}
     fitted_on_fit_window: dict[str, Recommender] = {}  # reused by the hybrid instead of refitting its members
     fitted_on_train: dict[str, Recommender] = {}
@@ -270,7 +264,8 @@ def run_recommender_stage(
     comparison = None
     if plan.mode == COMPARE:
         split = TemporalSplit.plan(events.first_day, events.last_day, holdout_days, validation_days)
-        comparison = compare_candidates(events, embedded.vectors, split, candidates, settings.recommender_max_users)
+        sampled = events.sample_users(settings.recommender_max_users)
+        comparison = compare_candidates(sampled, embedded.vectors, split, candidates)
         best = comparison.selected()
         family, params, validation_ndcg = best.name, best.tuning.params, best.tuning.validation_ndcg
         fallback = comparison.candidates.get(TEXT_FALLBACK)
@@ -305,9 +300,10 @@ def run_recommender_stage(
             "k": K,
             "ranked": "every catalogue product except those the user interacted with before the window",
             "relevant": "products the user interacted with (positive weight) in the window and not before it",
-            "evaluated_users": (
-                "users with interactions before the window and >= 1 relevant product in it; at most"
-                f" {settings.recommender_max_users:,} per window, a uniform sample (eligible_users: all who qualify)"
+            "evaluated_users": "users with interactions before the window and >= 1 relevant product in it",
+            "comparison_users": (
+                f"candidates are compared on at most {settings.recommender_max_users:,} users (a uniform sample of the"
+                " shop's users with all their events); the night's model is fitted on every user"
             ),
             "cold_items": "products whose first interaction is inside the window; ranked among cold products only",
             "selection": "best validation ndcg@10; holdout metrics are reported, never used for choices",

@@ -53,9 +53,9 @@ class Settings(BaseSettings):
     )
     recommender_max_users: int = Field(
         20_000,
-        ge=100,
-        description="Evaluate recommenders on at most this many users per window (a uniform sample): bounds the"
-        " comparison's cost on large shops.",
+        ge=10,
+        description="Compare recommender candidates on at most this many users (a uniform sample, all their"
+        " events): bounds the comparison's cost on large shops; the night's model is fitted on every user.",
     )
     mlflow_ui_port: int = Field(5000, description="Port of `shopflow ui mlflow` (bound to 127.0.0.1).")
     task_runner: Literal["local", "dask"] = Field(

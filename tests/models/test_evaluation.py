@@ -61,22 +61,11 @@ def test_relevant_items_are_new_to_known_users(targets: EvaluationTargets) -> No
     assert ITEMS[targets.cold_items].tolist() == ["e", "g"]
     assert targets.summary() == {
         "evaluated_users": 2,
-        "eligible_users": 2,
         "relevant_pairs": 4,
         "cold_items": 2,
         "cold_evaluated_users": 2,
         "cold_relevant_pairs": 2,
     }
-
-
-def test_a_sample_keeps_whole_users_and_says_how_many_qualified(targets: EvaluationTargets) -> None:
-    sample = targets.sample(1)
-    assert sample.n_users == 1 and sample.cold_items.tolist() == targets.cold_items.tolist()
-    kept = targets.user_rows.tolist().index(sample.user_rows[0])
-    assert (sample.relevant != targets.relevant[kept]).nnz == 0  # the user's relevant items travel with them
-    assert targets.sample(1).user_rows.tolist() == sample.user_rows.tolist()  # the same draw every time
-    assert sample.summary()["evaluated_users"] == 1 and sample.summary()["eligible_users"] == 2
-    assert targets.sample(2) is targets
 
 
 def test_metrics_of_a_fixed_ranking(targets: EvaluationTargets) -> None:

@@ -10,7 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from shopflow.models.interactions import EventLog, InteractionMatrix, InteractionWeights, align_rows, read_daily_events
+from shopflow.models.interactions import (
+    EVENT_COUNT_COLUMNS,
+    EventLog,
+    InteractionMatrix,
+    InteractionWeights,
+    align_rows,
+    read_daily_events,
+)
 from shopflow.settings import PROJECT_ROOT
 
 WEIGHTS = InteractionWeights(view=1.0, add_to_cart=3.0, purchase=10.0)
@@ -97,3 +104,22 @@ def test_matrix_ids_positions_and_alignment() -> None:
     assert align_rows(matrix, np.array(["nobody", "b"])).toarray().tolist() == [[0.0, 0.0], [0.0, 4.0]]
     with pytest.raises(ValueError, match="vocabulary"):
         InteractionMatrix.from_frame(frame, np.array(["x"]))
+
+
+def test_a_user_sample_keeps_whole_users_with_all_their_events() -> None:
+    daily = pd.DataFrame(
+        {
+            "user_id": ["u1", "u1", "u2", "u3", "u3", "u4"],
+            "product_id": ["a", "b", "a", "c", "a", "b"],
+            "day": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-01", "2026-01-03", "2026-01-04", "2026-01-02"]),
+        }
+        | {name: [1.0] * 6 for name in EVENT_COUNT_COLUMNS}
+    )
+    log = EventLog.from_daily_frame(daily, np.array(["a", "b", "c"]), InteractionWeights(1.0, 2.0, 3.0))
+    sample = log.sample_users(2, seed=5)
+    assert len(sample.user_ids) == 2 and set(sample.user_ids) < set(log.user_ids)
+    assert sample.sample_users(2) is sample and log.sample_users(4) is log
+    whole = log.window().user_items.toarray()
+    rows = [list(log.user_ids).index(user) for user in sample.user_ids]
+    np.testing.assert_array_equal(sample.window().user_items.toarray(), whole[rows])  # every event of a kept user
+    assert sample.sample_users(1, seed=5).user_ids.tolist() == sample.sample_users(1, seed=5).user_ids.tolist()

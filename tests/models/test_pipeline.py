@@ -19,7 +19,6 @@ from shopflow.models.pipeline import (
     SIMILAR_PRODUCT_COLUMNS,
     RecommenderStageResult,
     active_users,
-    compare_candidates,
     embed_catalogue,
     run_recommender_stage,
     similar_products_frame,
@@ -176,17 +175,19 @@ def test_the_next_night_refits_the_champions_configuration_without_comparing(
     assert compared.selection.mode == COMPARE and "1 day(s) old" in compared.selection.reason
 
 
-def test_a_comparison_scores_every_candidate_on_one_capped_sample_of_users(
-    stage_result: RecommenderStageResult,
+def test_on_a_large_shop_candidates_are_compared_on_a_sample_of_users_and_the_model_fits_everyone(
+    stage_result: RecommenderStageResult, settings: Settings, minilm
 ) -> None:
-    comparison = stage_result.comparison
-    capped = compare_candidates(
-        stage_result.events, stage_result.item_embeddings, comparison.split, ("popularity",), 10
+    sampled = Settings(home=settings.home, recommender_max_users=30, recommender_compare_every_days=1)
+    result = run_recommender_stage(sampled, RUN_DATE, candidates=("popularity", "item_knn"), encoder=minilm)
+    assert len(result.comparison.train.user_ids) <= 30 < len(stage_result.comparison.train.user_ids)
+    assert set(result.comparison.train.user_ids) <= set(stage_result.comparison.train.user_ids)
+    assert (
+        result.metrics["holdout_targets"]["evaluated_users"]
+        < stage_result.metrics["holdout_targets"]["evaluated_users"]
     )
-    assert capped.holdout["evaluated_users"] == capped.validation["evaluated_users"] == 10
-    assert capped.holdout["eligible_users"] == comparison.holdout["evaluated_users"] > 10
-    assert capped.holdout_targets.n_users == len(capped.candidates["popularity"].holdout_per_user.ndcg) == 10
-    assert set(capped.holdout_targets.user_rows) <= set(comparison.holdout_targets.user_rows)
+    assert result.model.fitted.n_users == stage_result.model.fitted.n_users == 60  # the night's model knows everyone
+    assert result.recommendations["user_id"].nunique() == 60
 
 
 def test_cold_products_take_their_similar_products_from_text_when_the_model_has_none(
