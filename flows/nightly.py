@@ -112,7 +112,7 @@ def register_task(
     with stage("register") as record:
         lineage = NightLineage.from_audit(settings, run_date, dbt_invocation_id, audit)
         decision = register_and_promote(settings, run_date, result, lineage)
-        written = write_champion_recommendations(settings, run_date)
+        written = write_champion_recommendations(settings, run_date, result.events)
         record.rows_out = sum(written.values())
     return {"decision": decision.to_dict(), "written": written, "stage": record.to_dict()}
 

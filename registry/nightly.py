@@ -3,7 +3,7 @@
 In the nightly flow, after the audit and :func:`~shopflow.models.pipeline.run_recommender_stage`, before publish::
 
     decision = register_and_promote(settings, run_date, stage_result, lineage)
-    write_champion_recommendations(settings, run_date)
+    write_champion_recommendations(settings, run_date, stage_result.events)
 
 :func:`register_and_promote` logs one MLflow run (experiment ``shopflow-nightly``) with the lineage tags, the
 stage's parameters, every candidate's metrics, ``metrics.json`` and an evaluation plot; logs the selected
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, K
-from shopflow.models.interactions import InteractionMatrix
+from shopflow.models.interactions import EventLog, InteractionMatrix
 from shopflow.models.pipeline import (
     RECOMMENDATION_COLUMNS,
     RECOMMENDATIONS_PER_USER,
@@ -127,12 +127,16 @@ def register_and_promote(
     return decision
 
 
-def write_champion_recommendations(settings: Settings, run_date: date) -> dict[str, int]:
+def write_champion_recommendations(
+    settings: Settings, run_date: date, events: EventLog | None = None
+) -> dict[str, int]:
     """Replace ``marts.recommendations`` and ``marts.similar_products`` with ``@champion``'s output for the night.
 
     Recommendations: top 20 for the night's active users that the champion was fitted on. After an audited
     night the champion is fitted on the night's data (promoted, or the kept configuration refitted); after a
-    failed audit it is the last audited night's, and users new since then get none. Returns row counts per table.
+    failed audit it is the last audited night's, and users new since then get none. ``events``: the night's event
+    log when the caller holds it (the flow: the recommender stage's), else read from the warehouse. Returns row
+    counts per table.
     """
     import mlflow
 
@@ -142,7 +146,8 @@ def write_champion_recommendations(settings: Settings, run_date: date) -> dict[s
         raise LookupError(f"{RECOMMENDER_MODEL_NAME} has no @{CHAMPION}: run a night or `shopflow models promote`")
     loaded = mlflow.pyfunc.load_model(f"models:/{RECOMMENDER_MODEL_NAME}/{champion.version}")
     model = loaded.unwrap_python_model()
-    events, _ = read_inputs(settings, run_date)
+    if events is None:
+        events, _ = read_inputs(settings, run_date)
     users = active_users(events.window(None, run_date + timedelta(days=1)))
     predicted = loaded.predict(pd.DataFrame({"user_id": users}), params={"k": RECOMMENDATIONS_PER_USER})
     label = champion.tags.get(MODEL_VERSION_TAG, f"{RECOMMENDER_MODEL_NAME}-v{champion.version}")

@@ -47,7 +47,7 @@ def run_night(settings, run_date, candidates, encoder, audit_passed=True, champi
         run_date, data_snapshot_id(settings), f"dbt-{run_date:%m%d}", audit_passed, "3 expectations, 0 errors"
     )
     decision = register_and_promote(settings, run_date, result, lineage)
-    write_champion_recommendations(settings, run_date)
+    write_champion_recommendations(settings, run_date, result.events)
     return result, decision
 
 
