@@ -1,6 +1,7 @@
 """dbt on a tiny two-day shop whose every row has a known fate."""
 
 import csv
+import json
 from datetime import date
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 from shopflow.contract import landing_path
 from shopflow.ingest import ingest_landing
 from shopflow.settings import Settings
-from shopflow.transform import DbtBuildError, build_warehouse, generate_docs
+from shopflow.transform import DbtBuildError, build_warehouse, generate_docs, run_unit_tests
 from shopflow.warehouse import connect, row_accounting, table_fingerprints
 
 PRODUCTS_DAY1 = [
@@ -174,6 +175,15 @@ def test_marts_hold_the_known_answers(shop: Settings) -> None:
         ("U2", 1, 0),
         ("U4", 0, 0),
     ]
+
+
+def test_nights_skip_the_dbt_unit_tests_and_the_suite_runs_them(shop: Settings) -> None:
+    built = build_warehouse(shop, date(2026, 1, 2))
+    assert built.statuses and "unit_test." not in (shop.dbt_target_dir / "run_results.json").read_text()
+    unit = run_unit_tests(shop)
+    ran = [node["unique_id"] for node in json.loads((shop.dbt_target_dir / "run_results.json").read_text())["results"]]
+    assert sorted(ran) == sorted(json.loads((shop.dbt_target_dir / "manifest.json").read_text())["unit_tests"])
+    assert unit.statuses == {"pass": len(ran)}
 
 
 def test_building_the_same_night_twice_gives_identical_marts(shop: Settings) -> None:

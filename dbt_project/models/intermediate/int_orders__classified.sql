@@ -4,7 +4,11 @@
 with
 
 order_lines as (
-    select * from {{ ref('stg_shop__orders') }}
+    select * exclude (raw_record) from {{ ref('stg_shop__orders') }}
+),
+
+raw_records as (
+    select load_id, source_row_number, raw_record from {{ ref('stg_shop__orders') }}
 ),
 
 products as (
@@ -55,23 +59,19 @@ ranked as (
 
 decided as (
     select
-        * exclude (row_quarantine_reason, relational_quarantine_reason, copy_number, line_number_use, raw_record),
+        * exclude (row_quarantine_reason, relational_quarantine_reason, copy_number, line_number_use),
         coalesce(
             relational_quarantine_reason,
             {{ first_failure([
                 ("copy_number > 1", "duplicate_row"),
                 ("line_no is not null and line_number_use > 1", "duplicate_line"),
             ]) }}
-        ) as quarantine_reason,
-        raw_record
+        ) as quarantine_reason
     from ranked
 ),
 
 final as (
-    select
-        * exclude (raw_record),
-        case when quarantine_reason is not null then raw_record end as raw_record  -- kept for quarantine only
-    from decided
+    {{ attach_raw_record('decided', 'raw_records') }}
 )
 
 select * from final

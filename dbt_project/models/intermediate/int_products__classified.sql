@@ -3,7 +3,11 @@
 with
 
 products as (
-    select * from {{ ref('stg_shop__products') }}
+    select * exclude (raw_record) from {{ ref('stg_shop__products') }}
+),
+
+raw_records as (
+    select load_id, source_row_number, raw_record from {{ ref('stg_shop__products') }}
 ),
 
 service_items as (
@@ -37,20 +41,16 @@ ranked as (
 
 decided as (
     select
-        * exclude (row_quarantine_reason, relational_quarantine_reason, position_from_end_of_delivery, raw_record),
+        * exclude (row_quarantine_reason, relational_quarantine_reason, position_from_end_of_delivery),
         coalesce(
             relational_quarantine_reason,
             case when position_from_end_of_delivery > 1 then 'duplicate_product_row' end
-        ) as quarantine_reason,
-        raw_record
+        ) as quarantine_reason
     from ranked
 ),
 
 final as (
-    select
-        * exclude (raw_record),
-        case when quarantine_reason is not null then raw_record end as raw_record  -- kept for quarantine only
-    from decided
+    {{ attach_raw_record('decided', 'raw_records') }}
 )
 
 select * from final
