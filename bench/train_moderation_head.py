@@ -1,11 +1,12 @@
-"""Train the moderation n-gram head on the calibration half of the Davidson et al. tweets; write ``text_head.npz``.
+"""Train the moderation text head on the calibration half of the Davidson et al. tweets; write ``text_head.npz``.
 
-    .venv/bin/python bench/train_moderation_head.py [--regularisation C]
+    .venv/bin/python bench/train_moderation_head.py [--regularisation C] [--embedding-weight W]
     .venv/bin/python bench/moderation.py --write-calibration   # then refit the stacker and thresholds over it
 
 Same cleaning and split as ``bench/moderation.py`` (the held-out half is never read here). The head's provenance
 records the sha256 of the calibration rows; ``bench/moderation.py`` refuses a head trained on other rows. A new head is
-a new moderation version. The tweets are offensive by design: no text is ever printed.
+a new moderation version. Tweet embeddings are cached under ``<cache_dir>/davidson`` (shared with the benchmark).
+The tweets are offensive by design: no text is ever printed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from moderation import SPLIT_SEED, load_davidson
+from moderation import SPLIT_SEED, load_davidson, tweet_encoder
 
 from shopflow.settings import Settings, configure_runtime
 
@@ -21,10 +22,13 @@ from shopflow.settings import Settings, configure_runtime
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--regularisation", type=float, default=1.0, help="inverse L2 strength C of both heads")
+    parser.add_argument("--embedding-weight", type=float, default=None, help="MiniLM block weight (0: n-grams only)")
     args = parser.parse_args()
     settings = configure_runtime(Settings())
 
-    from shopflow.models.moderation.text_head import TEXT_HEAD_PATH, fit_text_head
+    from shopflow.models.moderation.text_head import TEXT_HEAD_PATH, TextFeatures, fit_text_head
+
+    features = TextFeatures() if args.embedding_weight is None else TextFeatures(embedding_weight=args.embedding_weight)
 
     davidson = load_davidson(settings)
     rows = davidson.calibration_rows
@@ -36,7 +40,8 @@ def main() -> None:
         "trained_by": "bench/train_moderation_head.py",
     }
     began = time.perf_counter()
-    head = fit_text_head(list(davidson.texts[rows]), davidson.classes[rows], args.regularisation, provenance=provenance)
+    texts, classes = list(davidson.texts[rows]), davidson.classes[rows]
+    head = fit_text_head(texts, classes, args.regularisation, features, provenance, tweet_encoder(settings))
     seconds = time.perf_counter() - began
     head.save(TEXT_HEAD_PATH)
     size = TEXT_HEAD_PATH.stat().st_size

@@ -1,10 +1,11 @@
 """Calibration of the moderation ensemble: two linear read-outs and the per-label thresholds, kept as JSON.
 
 The shipped models do not answer our questions directly: profanity-check gives one probability, the Jigsaw BiLSTM
-six Wikipedia-comment labels, the n-gram head (``text_head.py``) two logits. ``bench/moderation.py`` fits, on the
-calibration split of the Davidson et al. tweets, ``toxic`` (hate or offensive vs neither) and ``identity_hate`` (hate vs
-the rest) as logistic regressions over those outputs (``FEATURE_NAMES``; the n-gram head's logits out of fold, since it
-was trained on the same half), picks the thresholds, and writes ``calibration.json`` next to this file.
+six Wikipedia-comment labels, the text head (``text_head.py``: n-grams + MiniLM embedding) two logits.
+``bench/moderation.py`` fits, on the calibration split of the Davidson et al. tweets, ``toxic`` (hate or offensive vs
+neither) and ``identity_hate`` (hate vs the rest) as logistic regressions over those outputs (``FEATURE_NAMES``; the
+text head's logits out of fold, since it was trained on the same half), picks the thresholds, and writes
+``calibration.json`` next to this file.
 The file's sha256 is part of the moderation version, so a new calibration rescoring everything is automatic.
 """
 

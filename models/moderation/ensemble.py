@@ -4,7 +4,7 @@ Labels and where their score (a probability-like number in [0, 1]) comes from:
 
 | label | source |
 |---|---|
-| ``toxic`` | linear head over profanity-check, BiLSTM and n-gram head outputs, fitted on Davidson (offensive or hate) |
+| ``toxic`` | linear head over profanity-check, BiLSTM and text head outputs, fitted on Davidson (offensive or hate) |
 | ``identity_hate`` | linear head over the same features, fitted on Davidson (hate vs the rest) |
 | ``severe_toxic``, ``obscene``, ``insult`` | the Jigsaw BiLSTM as it is |
 | ``threat`` | max(BiLSTM threat, threat rules) |
@@ -71,10 +71,11 @@ class ProfanityModel:
 class ShippedModelFeatures:
     """The shipped models' outputs as the heads' input features (``FEATURE_NAMES`` order)."""
 
-    def __init__(self, text_head: TextHead | None = None) -> None:
+    def __init__(self, text_head: TextHead | None = None, encoder=None) -> None:
         self.bilstm = ToxicityBiLSTM()
         self.profanity = ProfanityModel()
         self.text_head = text_head or load_text_head()
+        self.encoder = encoder  # the text head's sentence encoder, e.g. a ``CachedEncoder``; None: the plain MiniLM
 
     @property
     def identities(self) -> list[WeightsIdentity]:
@@ -82,11 +83,11 @@ class ShippedModelFeatures:
         return [self.bilstm.identity, self.profanity.identity, text_head]
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-        """(features: profanity logit, 6 BiLSTM logits, 100 pooled BiLSTM states, 2 n-gram head logits; the BiLSTM
+        """(features: profanity logit, 6 BiLSTM logits, 100 pooled BiLSTM states, 2 text head logits; the BiLSTM
         probabilities)."""
         bilstm_probabilities, pooled = self.bilstm.predict(list(texts))
         profanity = self.profanity.predict(texts)
-        ngram_logits = self.text_head.logits(list(texts))
+        ngram_logits = self.text_head.logits(list(texts), self.encoder)
         features = np.column_stack([logit(profanity), logit(bilstm_probabilities), pooled, ngram_logits])
         return features, bilstm_probabilities
 
