@@ -129,6 +129,7 @@ def run_night(settings: Settings, run_date: date, environment: dict[str, str] | 
     (e.g. :data:`NO_GENERATION`); raises if the night failed."""
     environment = os.environ | {"SHOPFLOW_HOME": str(settings.home)} | (environment or {})
     command = [str(SHOPFLOW), "nightly", "--date", run_date.isoformat()]
+    started_at = time.time()
     started, children_cpu = time.perf_counter(), cpu_seconds(resource.RUSAGE_CHILDREN)
     process = subprocess.run(command, env=environment, capture_output=True, text=True)
     wall = round(time.perf_counter() - started, 2)
@@ -138,7 +139,10 @@ def run_night(settings: Settings, run_date: date, environment: dict[str, str] | 
     if process.returncode != 0:
         tail = "\n".join((process.stdout + process.stderr).strip().splitlines()[-25:])
         raise RuntimeError(f"night {run_date} failed (exit {process.returncode}); full log {log_file}:\n{tail}")
-    summary = json.loads((settings.reports_dir / run_date.isoformat() / "nightly.json").read_text())
+    summary_path = settings.reports_dir / run_date.isoformat() / "nightly.json"
+    summary = json.loads(summary_path.read_text())
+    if summary_path.stat().st_mtime < started_at:  # an unchanged re-run: the flow stopped after ingest
+        summary = summary | {"unchanged": True, "stages": [], "ingest": {"rows_loaded": 0}}
     return NightRun(run_date, wall, summary["stages"], cpu, load_average(), summary)
 
 
