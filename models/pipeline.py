@@ -105,8 +105,7 @@ class Comparison:
 
     split: TemporalSplit
     candidates: dict[str, CandidateResult]
-    validation: dict
-    holdout: dict
+    validation: dict  # summary of the validation targets
     seconds: float  # wall clock
     cpu_seconds: float  # CPU time of this process (all threads): the work, whatever else shares the cores
     train: InteractionMatrix = field(repr=False)  # the holdout's training window (the gate refits the champion on it)
@@ -120,7 +119,7 @@ class Comparison:
         return {
             "split": self.split.to_dict(),
             "validation_targets": self.validation,
-            "holdout_targets": self.holdout,
+            "holdout_targets": self.holdout_targets.summary(),
             "candidates": {name: result.to_dict() for name, result in self.candidates.items()},
             "seconds": self.seconds,
             "cpu_seconds": self.cpu_seconds,
@@ -224,7 +223,6 @@ def compare_candidates(
         split,
         ordered,
         validation.summary(),
-        holdout.summary(),
         seconds=round(time.perf_counter() - started, 2),
         cpu_seconds=round(time.process_time() - cpu_started, 2),
         train=train,

@@ -53,12 +53,12 @@ class RecommenderConfig:
             tags["recommender.family"], json.loads(tags["recommender.params"]), tags["recommender.family_version"]
         )
 
-    def buildable(self) -> bool:
-        """Whether this code still has the family, at the same version."""
-        try:
-            return recommender_class(self.family).version == self.family_version
-        except KeyError:
-            return False
+    def check_buildable(self) -> None:
+        """Raise unless this code has the family at the same version (KeyError: no such family; ValueError: another
+        version)."""
+        version = recommender_class(self.family).version
+        if version != self.family_version:
+            raise ValueError(f"{self.family} is version {version} in this code, the model's is {self.family_version}")
 
 
 @dataclass(frozen=True)
@@ -130,8 +130,10 @@ def plan_selection(
     """Compare or refit tonight (rules in the module doc); ``interactions`` = user × product pairs up to tonight."""
     if champion is None:
         return SelectionPlan(COMPARE, "no champion yet")
-    if not champion.buildable():
-        return SelectionPlan(COMPARE, f"this code cannot rebuild the champion ({champion.family})")
+    try:
+        champion.check_buildable()
+    except (KeyError, ValueError) as error:
+        return SelectionPlan(COMPARE, f"this code cannot rebuild the champion: {error}")
     last = LastComparison.find(reports_dir, run_date)
     if last is None:
         return SelectionPlan(COMPARE, "no earlier comparison on record")

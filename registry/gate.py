@@ -30,7 +30,7 @@ import numpy as np
 from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, BOOTSTRAP_SEED, EvaluationTargets, evaluate
 from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.metrics import bootstrap_ci
-from shopflow.models.recommenders import create_recommender, recommender_class
+from shopflow.models.recommenders import create_recommender
 from shopflow.models.selection import RecommenderConfig
 
 # outcomes of a nightly decision (the first group moves the champion alias)
@@ -113,10 +113,6 @@ def reevaluate_config(
     item_embeddings: np.ndarray | None,
 ) -> np.ndarray:
     """Per-user holdout NDCG@10 of ``config`` refitted on ``train`` (raises if this code cannot build it)."""
-    cls = recommender_class(config.family)
-    if cls.version != config.family_version:
-        raise ValueError(
-            f"{config.family} is version {cls.version} in this code, the champion's is {config.family_version}"
-        )
+    config.check_buildable()
     model = create_recommender(config.family, **config.params).fit(train, item_embeddings)
     return evaluate(model, holdout).ndcg

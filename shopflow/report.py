@@ -129,13 +129,13 @@ def _metrics_section(path: Path) -> dict | None:
 
 def _model_history_chart(reports_dir: Path) -> str | None:
     """Holdout NDCG@10 (with CI) of every candidate across the nights that compared candidates."""
-    nights = [path for path in sorted(reports_dir.glob("????-??-??/metrics.json")) if "candidates" in path.read_text()]
-    if len(nights) < 2:
+    compared = [json.loads(path.read_text()) for path in sorted(reports_dir.glob("????-??-??/metrics.json"))]
+    compared = [metrics for metrics in compared if metrics.get("candidates")]
+    if len(compared) < 2:
         return None
     history: dict[str, list[tuple[str, float, float, float]]] = {}
-    for path in nights:
-        metrics = json.loads(path.read_text())
-        for name, result in metrics.get("candidates", {}).items():
+    for metrics in compared:
+        for name, result in metrics["candidates"].items():
             ndcg = result["holdout"]["ndcg@10"]
             low, high = ndcg.get("ci95") or (ndcg["value"], ndcg["value"])
             history.setdefault(name, []).append((metrics["run_date"], ndcg["value"], low, high))
