@@ -218,7 +218,9 @@ def texts_per_second(model, texts: list[str]) -> float:
     """End-to-end ``score`` throughput on ``texts``, with a plain (uncached) sentence encoder."""
     plain = copy.copy(model)
     plain.features = copy.copy(model.features)
-    plain.features.encoder = None
+    from shopflow.models.moderation.text_head import sentence_encoder
+
+    plain.features.encoder = sentence_encoder()
     plain.score(texts[:64])  # loads the encoder's weights: not part of the rate
     began = time.perf_counter()
     plain.score(texts)

@@ -72,7 +72,7 @@ def audit_task(settings: Settings, run_date: date) -> dict:
 @task(name="embed-shard", cache_policy=NO_CACHE)
 def embed_shard_task(settings: Settings, texts: list[str]) -> np.ndarray:
     """Encode one shard of product texts with MiniLM (on a Dask worker when the task runner is dask)."""
-    return MiniLMEncoder(device=settings.device).encode(texts)
+    return MiniLMEncoder.from_settings(settings).encode(texts)
 
 
 def embed_products(settings: Settings) -> dict:
@@ -112,7 +112,7 @@ def register_task(
     with stage("register") as record:
         lineage = NightLineage.from_audit(settings, run_date, dbt_invocation_id, audit)
         decision = register_and_promote(settings, run_date, result, lineage)
-        written = write_champion_recommendations(settings, run_date, result.events)
+        written = write_champion_recommendations(settings, run_date, result)
         record.rows_out = sum(written.values())
     return {"decision": decision.to_dict(), "written": written, "stage": record.to_dict()}
 

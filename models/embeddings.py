@@ -17,6 +17,7 @@ import importlib.util
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -45,26 +46,69 @@ def minilm_directory() -> Path:
 
 
 class MiniLMEncoder:
-    """all-MiniLM-L6-v2 sentence embeddings (384-d, unit length); loads lazily on the first ``encode``."""
+    """all-MiniLM-L6-v2 sentence embeddings (384-d, unit length); loads lazily on the first ``encode``.
 
-    def __init__(self, batch_size: int = 64, max_length: int = 256, device: str = "auto") -> None:
+    ``precision`` ``auto`` runs the model in bfloat16 where the hardware computes it natively (CUDA, a CPU with
+    AVX512-BF16/AMX; :func:`shopflow.devices.resolve_precision`): 2.9x the float32 throughput on this project's
+    2-core box, cosine to the float32 vector 0.99995 on average (0.996 at worst) over 1,500 tweets. Pooling and
+    normalisation stay in float32. A precision other than float32 is part of ``model_id`` (and so of cache keys).
+    """
+
+    def __init__(self, batch_size: int = 64, max_length: int = 256, device: str = "auto", precision: str = "auto"):
         self.batch_size = batch_size
         self.max_length = max_length  # tokens; the model was trained with 256
-        self.model_id = f"sentence-transformers/all-MiniLM-L6-v2@{MINILM_DISTRIBUTION}=={_minilm_version()}"
+        self.model_name = f"sentence-transformers/all-MiniLM-L6-v2@{MINILM_DISTRIBUTION}=={_minilm_version()}"
         self._tokenizer = None
         self._model = None
-        self._requested_device = device
-        self._device = None
+        self._requested = (device, precision)
+        self._resolved: tuple[str, str] | None = None
+
+    @classmethod
+    def from_settings(cls, settings) -> MiniLMEncoder:
+        """The encoder on the configured device and precision (``SHOPFLOW_DEVICE``, ``SHOPFLOW_ENCODER_PRECISION``)."""
+        return cls(device=settings.device, precision=settings.encoder_precision)
+
+    @property
+    def device(self) -> str:
+        return self._resolve()[0]
+
+    @property
+    def precision(self) -> str:
+        return self._resolve()[1]
+
+    @property
+    def model_id(self) -> str:
+        """The model name, plus ``+<precision>`` unless float32 (other precisions give slightly different vectors)."""
+        return self.model_name if self.precision == "float32" else f"{self.model_name}+{self.precision}"
+
+    @property
+    def identity(self):
+        """``WeightsIdentity``: name (with precision), distribution, version, sha256 of ``model.safetensors``."""
+        from shopflow.models.descriptions.provenance import WeightsIdentity
+
+        return WeightsIdentity(
+            f"all-MiniLM-L6-v2-{self.precision}",
+            MINILM_DISTRIBUTION,
+            _minilm_version(),
+            _weights_sha256(minilm_directory() / "model.safetensors"),
+        )
+
+    def _resolve(self) -> tuple[str, str]:
+        if self._resolved is None:
+            from shopflow.devices import resolve_device, resolve_precision
+
+            device = resolve_device(self._requested[0])
+            self._resolved = (device, resolve_precision(self._requested[1], device))
+        return self._resolved
 
     def _load(self) -> None:
+        import torch
         from transformers import AutoModel, AutoTokenizer
 
-        from shopflow.devices import resolve_device
-
         directory = minilm_directory()
-        self._device = resolve_device(self._requested_device)
+        dtype = getattr(torch, self.precision)
         self._tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        self._model = AutoModel.from_pretrained(directory, local_files_only=True).eval().to(self._device)
+        self._model = AutoModel.from_pretrained(directory, local_files_only=True).eval().to(self.device, dtype=dtype)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts) × 384) float32, row i the unit-length embedding of texts[i]."""
@@ -85,11 +129,11 @@ class MiniLMEncoder:
                     truncation=True,
                     max_length=self.max_length,
                     return_tensors="pt",
-                ).to(self._device)
-                hidden = self._model(**tokens).last_hidden_state
+                ).to(self.device)
+                hidden = self._model(**tokens).last_hidden_state.float()
                 mask = tokens["attention_mask"].unsqueeze(-1).to(hidden.dtype)
                 mean = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1e-9)
-                vectors[batch] = torch.nn.functional.normalize(mean, dim=-1).float().cpu().numpy()
+                vectors[batch] = torch.nn.functional.normalize(mean, dim=-1).cpu().numpy()
         return vectors
 
 
@@ -156,6 +200,13 @@ def embed_texts(texts: Sequence[str], encoder: TextEncoder, cache_dir: Path) -> 
     encoded = set(missing)
     cached = sum(text not in encoded for text in texts)
     return EmbeddedTexts(vectors.astype(np.float32), encoded=len(missing), cached=cached)
+
+
+@lru_cache(maxsize=4)
+def _weights_sha256(path: Path) -> str:
+    from shopflow.models.descriptions.provenance import sha256_of_files
+
+    return sha256_of_files([path])
 
 
 def _minilm_version() -> str:

@@ -165,7 +165,7 @@ def embed_catalogue(
     ``encode_shards`` maps shards of texts to their vectors: in-process, or as tasks on a Dask cluster (the flow
     decides). The recommender stage then finds every text cached. Returns counts for the night's log.
     """
-    model_id = (encoder or MiniLMEncoder(device=settings.device)).model_id
+    model_id = (encoder or MiniLMEncoder.from_settings(settings)).model_id
     with connect(settings, read_only=True) as con:
         texts = list(product_texts(read_catalogue(con)))
     cache = EmbeddingCache(settings.cache_dir, model_id)
@@ -244,7 +244,7 @@ def run_recommender_stage(
     started = time.perf_counter()
     candidates = tuple(candidates or DEFAULT_CANDIDATES)
     events, catalogue = read_inputs(settings, run_date)
-    encoder = encoder or MiniLMEncoder(device=settings.device)
+    encoder = encoder or MiniLMEncoder.from_settings(settings)
     embed_started = time.perf_counter()
     embedded = embed_texts(list(product_texts(catalogue)), encoder, settings.cache_dir)
     embed_seconds = round(time.perf_counter() - embed_started, 2)

@@ -4,7 +4,6 @@ import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
-from shopflow.devices import resolve_device
 from shopflow.runners import TaskRunnerError, build_task_runner, check_task_runner, shard_count, shards
 from shopflow.settings import Settings
 
@@ -33,16 +32,3 @@ def test_a_dask_night_without_a_prefect_server_is_refused(settings: Settings, mo
         check_task_runner(settings.model_copy(update={"task_runner": "dask"}))
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     check_task_runner(settings.model_copy(update={"task_runner": "dask"}))
-
-
-def test_devices_resolve_to_cuda_only_when_torch_has_it() -> None:
-    import torch
-
-    has_cuda = torch.cuda.is_available()
-    assert resolve_device("auto") == ("cuda" if has_cuda else "cpu")
-    assert resolve_device("cpu") == "cpu"
-    if not has_cuda:
-        with pytest.raises(RuntimeError, match="no CUDA device"):
-            resolve_device("cuda")
-    with pytest.raises(ValueError, match="unknown device"):
-        resolve_device("tpu")

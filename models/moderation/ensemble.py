@@ -36,7 +36,7 @@ from shopflow.models.moderation.bilstm import ToxicityBiLSTM
 from shopflow.models.moderation.calibration import Calibration, load_calibration, logit
 from shopflow.models.moderation.judge import JUDGE_LABELS, LanguageModelJudge
 from shopflow.models.moderation.rules import rules_fingerprint, score_rules
-from shopflow.models.moderation.text_head import TEXT_HEAD_NAME, TextHead, load_text_head
+from shopflow.models.moderation.text_head import TEXT_HEAD_NAME, TextHead, load_text_head, sentence_encoder
 
 SCORE_LABELS = ("toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate", "spam", "contact_link")
 JUDGED_LABELS = ("toxic", "threat", "spam")
@@ -75,12 +75,14 @@ class ShippedModelFeatures:
         self.bilstm = ToxicityBiLSTM()
         self.profanity = ProfanityModel()
         self.text_head = text_head or load_text_head()
-        self.encoder = encoder  # the text head's sentence encoder, e.g. a ``CachedEncoder``; None: the plain MiniLM
+        self.encoder = encoder or sentence_encoder()  # the text head's sentence encoder, e.g. a ``CachedEncoder``
 
     @property
     def identities(self) -> list[WeightsIdentity]:
+        """The shipped models, the text head and (when the head reads embeddings) its encoder, precision included."""
         text_head = WeightsIdentity(TEXT_HEAD_NAME, "shopflow", "", self.text_head.fingerprint())
-        return [self.bilstm.identity, self.profanity.identity, text_head]
+        encoder = [self.encoder.identity] if self.text_head.features.embedding_weight else []
+        return [self.bilstm.identity, self.profanity.identity, text_head, *encoder]
 
     def __call__(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
         """(features: profanity logit, 6 BiLSTM logits, 100 pooled BiLSTM states, 2 text head logits; the BiLSTM

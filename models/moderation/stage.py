@@ -20,8 +20,9 @@ import pandas as pd
 
 from shopflow.models.descriptions.language_model import DEFAULT_MODEL, load_language_model
 from shopflow.models.descriptions.tables import create_table, has_table, upsert_and_append
-from shopflow.models.moderation.ensemble import SCORE_LABELS, ModerationModel
+from shopflow.models.moderation.ensemble import SCORE_LABELS, ModerationModel, ShippedModelFeatures
 from shopflow.models.moderation.judge import LanguageModelJudge
+from shopflow.models.moderation.text_head import sentence_encoder
 from shopflow.runners import shards
 from shopflow.settings import Settings
 from shopflow.warehouse import connect
@@ -77,7 +78,8 @@ class ModerationConfig:
     judge_budget: int = 0  # grey-zone texts the LLM judge reads per night (0: no judge)
     judge_model: str = DEFAULT_MODEL
     device: str = "auto"
-    dtype: str = "bfloat16"
+    dtype: str = "bfloat16"  # of the judge
+    encoder_precision: str = "auto"  # of the text head's sentence encoder
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ModerationConfig:
@@ -85,6 +87,7 @@ class ModerationConfig:
             judge_budget=settings.moderation_judge_budget,
             judge_model=settings.moderation_judge_model,
             device=settings.device,
+            encoder_precision=settings.encoder_precision,
         )
 
 
@@ -175,11 +178,13 @@ def score_frame(model: ModerationModel, texts: pd.Series, judge_budget: int) -> 
 
 
 def build_model(config: ModerationConfig, cache_dir: Path | None) -> ModerationModel:
-    """The ensemble, with the LLM judge when the judge budget is positive."""
+    """The ensemble (its sentence encoder on the configured device and precision), with the LLM judge when the judge
+    budget is positive."""
     judge = None
     if config.judge_budget > 0:
         judge = LanguageModelJudge(load_language_model(config.judge_model, cache_dir, config.device, config.dtype))
-    return ModerationModel(judge=judge)
+    features = ShippedModelFeatures(encoder=sentence_encoder(config.device, config.encoder_precision))
+    return ModerationModel(judge=judge, features=features)
 
 
 #: Scores each shard of texts with a judge budget per shard: one frame per shard (in-process or on workers).

