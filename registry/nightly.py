@@ -3,7 +3,7 @@
 In the nightly flow, after the audit and :func:`~shopflow.models.pipeline.run_recommender_stage`, before publish::
 
     decision = register_and_promote(settings, run_date, stage_result, lineage)
-    write_champion_recommendations(settings, run_date, stage_result.events)
+    write_champion_recommendations(settings, run_date, stage_result)
 
 :func:`register_and_promote` logs one MLflow run (experiment ``shopflow-nightly``) with the lineage tags, the
 stage's parameters, every candidate's metrics, ``metrics.json`` and an evaluation plot; logs the selected
@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, K
-from shopflow.models.interactions import EventLog, InteractionMatrix
+from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.pipeline import (
     RECOMMENDATION_COLUMNS,
     RECOMMENDATIONS_PER_USER,
@@ -128,37 +128,49 @@ def register_and_promote(
 
 
 def write_champion_recommendations(
-    settings: Settings, run_date: date, events: EventLog | None = None
+    settings: Settings, run_date: date, tonight: RecommenderStageResult | None = None
 ) -> dict[str, int]:
     """Replace ``marts.recommendations`` and ``marts.similar_products`` with ``@champion``'s output for the night.
 
     Recommendations: top 20 for the night's active users that the champion was fitted on. After an audited
     night the champion is fitted on the night's data (promoted, or the kept configuration refitted); after a
-    failed audit it is the last audited night's, and users new since then get none. ``events``: the night's event
-    log when the caller holds it (the flow: the recommender stage's), else read from the warehouse. Returns row
-    counts per table.
+    failed audit it is the last audited night's, and users new since then get none. ``tonight``: the recommender
+    stage's result when the caller holds it (the flow). When ``@champion`` is tonight's model (same
+    ``model_version`` label: same configuration, code and data), the stage's own recommendations and similar
+    products are written, which the registered model would reproduce; otherwise the champion is loaded from the
+    registry and scores the night's active users (the stage's event log when given, else the warehouse's).
+    Returns row counts per table.
     """
-    import mlflow
-
     client = mlflow_client(settings)
     champion = champion_version(client)
     if champion is None:
         raise LookupError(f"{RECOMMENDER_MODEL_NAME} has no @{CHAMPION}: run a night or `shopflow models promote`")
-    loaded = mlflow.pyfunc.load_model(f"models:/{RECOMMENDER_MODEL_NAME}/{champion.version}")
-    model = loaded.unwrap_python_model()
-    if events is None:
-        events, _ = read_inputs(settings, run_date)
-    users = active_users(events.window(None, run_date + timedelta(days=1)))
-    predicted = loaded.predict(pd.DataFrame({"user_id": users}), params={"k": RECOMMENDATIONS_PER_USER})
     label = champion.tags.get(MODEL_VERSION_TAG, f"{RECOMMENDER_MODEL_NAME}-v{champion.version}")
-    recommendations = predicted.assign(
-        model_name=model.recommender.name, model_version=label, run_date=pd.Timestamp(run_date)
-    )[list(RECOMMENDATION_COLUMNS)]
-    similar = similar_products_frame(model.recommender, label, run_date, model.text_fallback)
+    if tonight is not None and tonight.model_version == label:
+        recommendations, similar = tonight.recommendations, tonight.similar_products
+    else:
+        recommendations, similar = _champion_outputs(settings, run_date, champion, label, tonight)
     with connect(settings) as con:
         counts = write_recommendation_tables(con, recommendations, similar)
     log.info("published mart source: %s v%s (%s): %s", RECOMMENDER_MODEL_NAME, champion.version, label, counts)
     return counts
+
+
+def _champion_outputs(
+    settings: Settings, run_date: date, champion: ModelVersion, label: str, tonight: RecommenderStageResult | None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The registered champion's recommendations for the night's active users, and its similar products."""
+    import mlflow
+
+    loaded = mlflow.pyfunc.load_model(f"models:/{RECOMMENDER_MODEL_NAME}/{champion.version}")
+    model = loaded.unwrap_python_model()
+    events = tonight.events if tonight is not None else read_inputs(settings, run_date)[0]
+    users = active_users(events.window(None, run_date + timedelta(days=1)))
+    predicted = loaded.predict(pd.DataFrame({"user_id": users}), params={"k": RECOMMENDATIONS_PER_USER})
+    recommendations = predicted.assign(
+        model_name=model.recommender.name, model_version=label, run_date=pd.Timestamp(run_date)
+    )[list(RECOMMENDATION_COLUMNS)]
+    return recommendations, similar_products_frame(model.recommender, label, run_date, model.text_fallback)
 
 
 def log_content_model(settings: Settings, run_date: date, stage_name: str, identity: dict) -> str:

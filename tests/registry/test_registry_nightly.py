@@ -47,7 +47,7 @@ def run_night(settings, run_date, candidates, encoder, audit_passed=True, champi
         run_date, data_snapshot_id(settings), f"dbt-{run_date:%m%d}", audit_passed, "3 expectations, 0 errors"
     )
     decision = register_and_promote(settings, run_date, result, lineage)
-    write_champion_recommendations(settings, run_date, result.events)
+    write_champion_recommendations(settings, run_date, result)
     return result, decision
 
 
@@ -59,17 +59,32 @@ def nights(shop_settings, minilm, random_factors) -> dict:
     decisions = {}
     _, decisions["first"] = run_night(shop_settings, NIGHT_1, ("popularity",), minilm)
     better, decisions["better"] = run_night(shop_settings, NIGHT_2, ("item_knn",), minilm)
+    published = {"from_stage": published_marts(shop_settings)}  # the champion is tonight's model: stage's output
+    write_champion_recommendations(shop_settings, NIGHT_2)  # the same champion, loaded from the registry
+    published["from_registry"] = published_marts(shop_settings)
     _, decisions["rerun"] = run_night(shop_settings, NIGHT_2, ("item_knn",), minilm)
     _, decisions["other_model_same_night"] = run_night(shop_settings, NIGHT_2, ("ease",), minilm)
     _, decisions["degraded"] = run_night(shop_settings, NIGHT_3, (random_factors,), minilm)
     _, decisions["degraded_rerun"] = run_night(shop_settings, NIGHT_3, (random_factors,), minilm)
     _, decisions["failed_audit"] = run_night(shop_settings, NIGHT_4, ("popularity", "item_knn"), minilm, False)
-    return decisions | {"better_model_version": better.model_version}
+    return decisions | {"better_model_version": better.model_version, "published": published}
 
 
-def mart(settings, table="recommendations") -> pd.DataFrame:
+def mart(settings, table="recommendations", key="user_id") -> pd.DataFrame:
     with connect(settings, read_only=True) as con:
-        return con.execute(f"select * from marts.{table} order by user_id, rank").df()
+        return con.execute(f"select * from marts.{table} order by {key}, rank").df()
+
+
+def published_marts(settings) -> dict[str, pd.DataFrame]:
+    return {"recommendations": mart(settings), "similar_products": mart(settings, "similar_products", "product_id")}
+
+
+def test_tonights_champion_publishes_what_its_registered_version_would(nights) -> None:
+    from_stage, from_registry = nights["published"]["from_stage"], nights["published"]["from_registry"]
+    assert len(from_stage["recommendations"]) > 0 and len(from_stage["similar_products"]) > 0
+    assert set(from_stage["recommendations"]["model_version"]) == {nights["better_model_version"]}
+    for table, frame in from_stage.items():
+        pd.testing.assert_frame_equal(frame, from_registry[table], obj=table)
 
 
 def test_the_first_night_makes_a_champion_and_a_better_challenger_replaces_it(nights) -> None:
