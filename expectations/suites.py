@@ -299,11 +299,17 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
     def between(column: str, **bounds: float) -> gxe.Expectation:
         return _expect(gxe.ExpectColumnValuesToBeBetween, ERROR, f"{column} in {_interval(**bounds)}", column, **bounds)
 
-    def known(column: str, dimension: str) -> gxe.Expectation:
-        """Referential integrity: every (non-null) ``column`` value is a key of the dimension table."""
-        keys = marts[dimension][column].dropna().unique().tolist()
+    def known(column: str, dimension: str, fact: str) -> gxe.Expectation:
+        """Referential integrity: every (non-null) ``column`` value of ``fact`` is a key of the dimension table.
+
+        The value set is the dimension's keys that occur in tonight's ``fact`` rows: the same verdict and unexpected
+        values as all keys, but its size follows tonight's data, not the dimension (GX re-serialises an
+        expectation's arguments thousands of times per validation: with 107,000 user ids that was 85 s).
+        """
+        keys = pd.Index(marts[dimension][column].dropna().unique())
+        occurring = keys.intersection(pd.Index(marts[fact][column].dropna().unique())).sort_values().tolist()
         description = f"{column} is in {dimension} (referential integrity)"
-        return _expect(gxe.ExpectColumnValuesToBeInSet, ERROR, description, column, value_set=keys)
+        return _expect(gxe.ExpectColumnValuesToBeInSet, ERROR, description, column, value_set=occurring)
 
     tables = {
         "fct_order_lines": (
@@ -311,8 +317,8 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
             [
                 *key("order_line_key"),
                 *not_null("order_id", "user_id", "product_id", "quantity", "unit_price", "ordered_at"),
-                known("product_id", "dim_products"),
-                known("user_id", "dim_users"),
+                known("product_id", "dim_products", "fct_order_lines"),
+                known("user_id", "dim_users", "fct_order_lines"),
             ],
         ),
         "fct_clicks": (
@@ -327,8 +333,8 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
                     "event_type",
                     value_set=list(CLICK_EVENT_TYPES),
                 ),
-                known("product_id", "dim_products"),
-                known("user_id", "dim_users"),
+                known("product_id", "dim_products", "fct_clicks"),
+                known("user_id", "dim_users", "fct_clicks"),
             ],
         ),
         "fct_reviews": (
@@ -337,8 +343,8 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
                 *key("review_id"),
                 *not_null("product_id", "body", "created_at"),
                 between("rating", min_value=1, max_value=5),
-                known("product_id", "dim_products"),
-                known("user_id", "dim_users"),
+                known("product_id", "dim_products", "fct_reviews"),
+                known("user_id", "dim_users", "fct_reviews"),
             ],
         ),
         "dim_products": (

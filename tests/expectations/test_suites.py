@@ -319,6 +319,14 @@ def test_mart_keys_and_referential_integrity_are_errors(suites, limits) -> None:
     )
 
 
+def test_a_fact_whose_every_key_is_unknown_fails_referential_integrity(suites, limits) -> None:
+    lines = marts()["fct_order_lines"].assign(user_id="U404")  # no user of tonight's lines is in dim_users
+    outcomes = suites.validate(suites.mart_suites(marts(fct_order_lines=lines), limits))
+    assert failures(outcomes) == {("expect_column_values_to_be_in_set", "user_id", "error")}
+    unknown = next(o for o in outcomes if o.column == "user_id" and not o.success)
+    assert unknown.unexpected_examples[0]["user_id"] == "U404"
+
+
 def shares(*rows: tuple[str, str, int, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Quarantine shares per entity and per reason, from (entity, reason, delivered rows, share) rows."""
     by_reason = pd.DataFrame(rows, columns=["entity", "quarantine_reason", "delivered_rows", "share"])
