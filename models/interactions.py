@@ -178,13 +178,15 @@ class EventLog:
         """From rows of (user_id, product_id, day, *EVENT_COUNT_COLUMNS); ``item_ids`` must cover every product."""
         if daily.empty:
             raise ValueError("no events: the recommender needs at least one click or order line")
-        user_ids, user_codes = np.unique(daily["user_id"].to_numpy(dtype=str), return_inverse=True)
+        user_codes, user_ids = pd.factorize(daily["user_id"], sort=True)  # hashing: ~10x np.unique on 5M strings
+        if (user_codes < 0).any():
+            raise ValueError("events without a user_id")
         item_ids = np.asarray(item_ids, dtype=str)
-        item_codes = _positions(item_ids, daily["product_id"].to_numpy(dtype=str))
+        item_codes = _positions(item_ids, daily["product_id"].to_numpy())
         if (item_codes < 0).any():
             raise ValueError("events for products missing from the item vocabulary")
         return cls(
-            user_ids=user_ids,
+            user_ids=np.asarray(user_ids, dtype=str),
             item_ids=item_ids,
             user_codes=user_codes.astype(np.int64),
             item_codes=item_codes,
@@ -258,12 +260,9 @@ def align_rows(matrix: InteractionMatrix, user_ids: np.ndarray) -> sparse.csr_ma
 
 
 def _positions(vocabulary: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Index of each of ``ids`` in ``vocabulary`` (any order; −1 when absent)."""
-    vocabulary = np.asarray(vocabulary, dtype=str)
-    ids = np.asarray(ids, dtype=str)
-    if not len(vocabulary):
-        return np.full(len(ids), -1, dtype=np.int64)
-    order = np.argsort(vocabulary, kind="stable")
-    found = np.minimum(np.searchsorted(vocabulary, ids, sorter=order), len(vocabulary) - 1)
-    candidates = order[found]
-    return np.where(vocabulary[candidates] == ids, candidates, -1).astype(np.int64)
+    """Index of each of ``ids`` in ``vocabulary`` (any order; −1 when absent; the first of repeated entries)."""
+    index = pd.Index(np.asarray(vocabulary, dtype=str))
+    first = ~index.duplicated()
+    codes = index[first].get_indexer(np.asarray(ids))  # hashing, not a sort of every id
+    positions = np.append(np.flatnonzero(first), -1)  # code −1 (absent) picks the trailing −1
+    return positions[codes].astype(np.int64)
