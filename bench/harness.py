@@ -162,9 +162,13 @@ def long_running_prefect_server(settings: Settings) -> Iterator[None]:
 QUICK_CANDIDATES = ("popularity", "als")
 
 
-def run_night_in_process(settings: Settings, run_date: date, candidates: tuple[str, ...] | None = None) -> NightRun:
+def run_night_in_process(
+    settings: Settings, run_date: date, candidates: tuple[str, ...] | None = None, description_budget: int = 0
+) -> NightRun:
     """The night's stage functions called directly in this process, without Prefect (``flows/nightly.py`` wiring,
-    embedding in one shard). ``candidates``: the recommender families to compare (default: the stage's own).
+    embedding in one shard; no MLflow ``register`` stage). ``candidates``: the recommender families to compare
+    (default: the stage's own); ``description_budget``: products the description stage generates (default none,
+    as :data:`NO_GENERATION`).
 
     Used by the quick modes (a Prefect ephemeral server costs ~30 s per night) and to separate orchestration
     overhead from stage work. Writes ``nightly.json`` like the flow; the HTML report (outside the flow's stages)
@@ -172,7 +176,9 @@ def run_night_in_process(settings: Settings, run_date: date, candidates: tuple[s
     """
     from shopflow.expectations.audit import audit_night
     from shopflow.ingest import ingest_landing
+    from shopflow.models.descriptions.stage import run_description_stage
     from shopflow.models.embeddings import MiniLMEncoder
+    from shopflow.models.moderation.stage import run_moderation_stage
     from shopflow.models.pipeline import embed_catalogue, run_recommender_stage, write_recommendation_tables
     from shopflow.publish import publish_snapshot
     from shopflow.stages import stage
@@ -196,7 +202,7 @@ def run_night_in_process(settings: Settings, run_date: date, candidates: tuple[s
         audit_night(settings, run_date).raise_for_errors()
     records.append(record)
     with stage("embed") as record:
-        encoder = MiniLMEncoder(device=settings.device)
+        encoder = MiniLMEncoder.from_settings(settings)
         counts = embed_catalogue(settings, 1, lambda parts: [encoder.encode(part) for part in parts], encoder)
         record.rows_in, record.rows_out = counts["products"], counts["encoded"]
     records.append(record)
@@ -206,6 +212,16 @@ def run_night_in_process(settings: Settings, run_date: date, candidates: tuple[s
             record.rows_out = sum(
                 write_recommendation_tables(con, result.recommendations, result.similar_products).values()
             )
+    records.append(record)
+    with stage("describe") as record:
+        described = run_description_stage(
+            settings.model_copy(update={"description_budget": description_budget}), run_date
+        )
+        record.rows_in, record.rows_out = described.products, len(described.descriptions)
+    records.append(record)
+    with stage("moderate") as record:
+        moderated = run_moderation_stage(settings, run_date)
+        record.rows_in, record.rows_out = moderated.texts, len(moderated.scores)
     records.append(record)
     with stage("publish") as record:
         publish_snapshot(settings, run_date, built.invocation_id)
