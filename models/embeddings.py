@@ -2,11 +2,12 @@
 
 The encoder is the sentence-transformers recipe in plain transformers: tokens → BERT → mean over non-padding
 tokens → L2 normalisation (384 dimensions; cosine = dot product). Texts are encoded in batches sorted by length
-(less padding), on CUDA when available unless the ``device`` setting forces one (:mod:`shopflow.devices`).
+(less padding), on CUDA when available unless the ``device`` setting forces one, in bfloat16 where the hardware
+computes it natively (:mod:`shopflow.devices`).
 
 The cache maps ``sha256(model id + "\\n" + text)`` to the vector, in one ``.npz`` per model under
 ``<cache_dir>/embeddings/``: a product whose text did not change is never encoded again, a changed text is a new
-key (the old vector stays, unused), and a new model id starts a new file.
+key (the old vector stays, unused), and a new model id (another version or precision) starts a new file.
 """
 
 from __future__ import annotations
