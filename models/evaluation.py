@@ -43,7 +43,7 @@ from shopflow.models.metrics import (
     recall_at_k,
     top_k_hits,
 )
-from shopflow.models.ranking import BATCH_USERS, mask_seen, top_k
+from shopflow.models.ranking import in_batches, mask_seen, top_k
 
 if TYPE_CHECKING:
     from shopflow.models.recommenders.base import Recommender
@@ -124,35 +124,36 @@ class UserMetrics:
 def evaluate(model: Recommender, targets: EvaluationTargets, k: int = K) -> UserMetrics:
     """Score every evaluated user once and compute the protocol's per-user metrics (see the module docstring)."""
     seen_before = model.fitted.user_items
-    cold_users = targets.cold_users
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in ("top", "cold_auc", "cold_recall")}
-    for start in range(0, targets.n_users, BATCH_USERS):
-        rows = targets.user_rows[start : start + BATCH_USERS]
-        relevant = targets.relevant[start : start + BATCH_USERS]
+    empty = np.empty(0)
+
+    def score_batch(batch: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Top-k columns of the batch's users; cold AUC and cold recall of those of them with cold targets."""
+        rows = targets.user_rows[batch]
         scores = model.score_users(rows)
         cold_scores = scores[:, targets.cold_items]
         mask_seen(scores, seen_before[rows])
-        parts["top"].append(top_k(scores, k)[0])
-        has_cold = cold_users[start : start + BATCH_USERS]
-        if has_cold.any():
-            cold_relevant = relevant[:, targets.cold_items].toarray() > 0
-            cold_scores, cold_relevant = cold_scores[has_cold], cold_relevant[has_cold]
-            parts["cold_auc"].append(ranking_auc(cold_scores, cold_relevant))
-            cold_top = top_k(cold_scores, k)[0]
-            cold_hits = np.take_along_axis(cold_relevant, cold_top, axis=1)
-            parts["cold_recall"].append(recall_at_k(cold_hits, cold_relevant.sum(axis=1)))
-    top_items = np.concatenate(parts["top"]) if parts["top"] else np.empty((0, k), dtype=np.int64)
+        top = top_k(scores, k)[0]
+        has_cold = targets.cold_users[batch]
+        if not has_cold.any():
+            return top, empty, empty
+        cold_relevant = targets.relevant[batch][:, targets.cold_items].toarray() > 0
+        cold_scores, cold_relevant = cold_scores[has_cold], cold_relevant[has_cold]
+        cold_top = top_k(cold_scores, k)[0]
+        cold_hits = np.take_along_axis(cold_relevant, cold_top, axis=1)
+        return top, ranking_auc(cold_scores, cold_relevant), recall_at_k(cold_hits, cold_relevant.sum(axis=1))
+
+    batches = in_batches(score_batch, targets.n_users)
+    top_items = np.concatenate([top for top, _, _ in batches]) if batches else np.empty((0, k), dtype=np.int64)
     hits = top_k_hits(top_items, targets.relevant)
     n_relevant = np.diff(targets.relevant.indptr)
-    cold_auc = np.concatenate(parts["cold_auc"]) if parts["cold_auc"] else np.empty(0)
     return UserMetrics(
         ndcg=ndcg_at_k(hits, n_relevant),
         recall=recall_at_k(hits, n_relevant),
         average_precision=average_precision_at_k(hits, n_relevant),
         precision=precision_at_k(hits),
         top_items=top_items,
-        cold_auc=cold_auc,
-        cold_recall=np.concatenate(parts["cold_recall"]) if parts["cold_recall"] else np.empty(0),
+        cold_auc=np.concatenate([auc for _, auc, _ in batches]) if batches else empty,
+        cold_recall=np.concatenate([recall for _, _, recall in batches]) if batches else empty,
         n_items=model.fitted.n_items,
     )
 

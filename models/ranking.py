@@ -2,12 +2,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypeVar
+
 import numpy as np
 from scipy import sparse
 
 from shopflow.models.metrics import NO_ITEM
+from shopflow.runners import map_in_threads
 
-BATCH_USERS = 1024  # rows scored at once: bounds memory at BATCH_USERS × n_items float32
+BATCH_USERS = 1024  # rows scored at once per thread: bounds memory at BATCH_USERS × n_items float32 per thread
+Batch = TypeVar("Batch")
+
+
+def in_batches(function: Callable[[slice], Batch], count: int) -> list[Batch]:
+    """``function(rows)`` for consecutive slices of ``range(count)`` of ``BATCH_USERS`` rows, in order; the slices
+    are scored concurrently, one thread per usable CPU (numpy and scipy release the GIL in products and partitions)."""
+    batch = BATCH_USERS
+    return map_in_threads(function, [slice(start, min(start + batch, count)) for start in range(0, count, batch)])
 
 
 def mask_seen(scores: np.ndarray, seen: sparse.csr_matrix) -> None:

@@ -9,12 +9,14 @@ Dask workers run Prefect tasks and report to the Prefect API, so they need a run
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from shopflow.settings import Settings
 
 Item = TypeVar("Item")
+Result = TypeVar("Result")
 
 
 class TaskRunnerError(RuntimeError):
@@ -67,3 +69,24 @@ def shards(items: Sequence[Item], count: int) -> list[list[Item]]:
         bounds.append(list(items[start:end]))
         start = end
     return bounds
+
+
+def usable_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def map_in_threads(
+    function: Callable[[Item], Result], items: Iterable[Item], threads: int | None = None
+) -> list[Result]:
+    """``[function(item) for item in items]``, in order, on ``threads`` threads (default: one per usable CPU).
+
+    For work that releases the GIL while it computes (numpy and scipy products, partitions, implicit's Cython
+    loops) and runs single-threaded on its own: BLAS is pinned to one thread for implicit, see ``RUNTIME_DEFAULTS``.
+    """
+    items = list(items)
+    threads = min(threads or usable_cpus(), len(items))
+    if threads <= 1:
+        return [function(item) for item in items]
+    with ThreadPoolExecutor(threads, thread_name_prefix="shopflow-map") as pool:
+        return list(pool.map(function, items))

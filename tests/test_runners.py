@@ -1,10 +1,19 @@
 """Task runner choice, sharding and device resolution."""
 
+import threading
+
 import pytest
 from prefect.task_runners import ThreadPoolTaskRunner
 from prefect_dask import DaskTaskRunner
 
-from shopflow.runners import TaskRunnerError, build_task_runner, check_task_runner, shard_count, shards
+from shopflow.runners import (
+    TaskRunnerError,
+    build_task_runner,
+    check_task_runner,
+    map_in_threads,
+    shard_count,
+    shards,
+)
 from shopflow.settings import Settings
 
 
@@ -32,3 +41,16 @@ def test_a_dask_night_without_a_prefect_server_is_refused(settings: Settings, mo
         check_task_runner(settings.model_copy(update={"task_runner": "dask"}))
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
     check_task_runner(settings.model_copy(update={"task_runner": "dask"}))
+
+
+def test_map_in_threads_keeps_the_order_and_runs_items_side_by_side() -> None:
+    both_running = threading.Barrier(2, timeout=10)  # breaks (and the call raises) unless two items run at once
+
+    def square(value: int) -> int:
+        if value < 2:
+            both_running.wait()
+        return value * value
+
+    assert map_in_threads(square, range(6), threads=2) == [0, 1, 4, 9, 16, 25]
+    assert map_in_threads(square, [3], threads=2) == [9]
+    assert map_in_threads(square, [], threads=2) == []

@@ -33,7 +33,7 @@ from scipy import sparse
 
 from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.metrics import NO_ITEM
-from shopflow.models.ranking import BATCH_USERS, mask_seen, top_k
+from shopflow.models.ranking import in_batches, mask_seen, top_k
 
 if TYPE_CHECKING:
     from shopflow.models.evaluation import EvaluationTargets
@@ -55,6 +55,7 @@ class Recommender(ABC):
     Params: ClassVar[type] = NoParams  # a frozen dataclass of hyper-parameters (JSON-serialisable values)
     param_grid: ClassVar[dict[str, tuple]] = {}  # values tried on the validation split, per hyper-parameter
     depends_on: ClassVar[tuple[str, ...]] = ()  # families whose tuned parameters this one starts from
+    concurrent_grid: ClassVar[bool] = False  # fit is single-threaded and GIL-free: grid points fit side by side
 
     def __init__(self, **params: Any) -> None:
         # JSON turns tuples into lists: restore them so that saved and live parameters compare equal
@@ -136,10 +137,7 @@ class Recommender(ABC):
         rows = np.arange(matrix.n_users) if user_ids is None else matrix.user_rows(np.asarray(user_ids, dtype=str))
         if (rows < 0).any():
             raise KeyError(f"{(rows < 0).sum()} user id(s) not in the fitted matrix")
-        parts = [
-            self.top_items(rows[start : start + BATCH_USERS], k, exclude_seen)
-            for start in range(0, len(rows), BATCH_USERS)
-        ]
+        parts = in_batches(lambda batch: self.top_items(rows[batch], k, exclude_seen), len(rows))
         return _ranked_frame(matrix.user_ids[rows], parts, matrix.item_ids, ("user_id", "product_id"), k)
 
     def similar_items(self, item_ids: np.ndarray | None = None, k: int = 20) -> pd.DataFrame:
@@ -150,12 +148,13 @@ class Recommender(ABC):
         )
         if (columns < 0).any():
             raise KeyError(f"{(columns < 0).sum()} product id(s) not in the fitted matrix")
-        parts = []
-        for start in range(0, len(columns), BATCH_USERS):
-            batch = columns[start : start + BATCH_USERS]
-            scores = self.score_similar(batch)
-            scores[np.arange(len(batch)), batch] = -np.inf
-            parts.append(top_k(scores, k))
+
+        def top_similar(batch: slice) -> tuple[np.ndarray, np.ndarray]:
+            scores = self.score_similar(columns[batch])
+            scores[np.arange(len(scores)), columns[batch]] = -np.inf
+            return top_k(scores, k)
+
+        parts = in_batches(top_similar, len(columns))
         return _ranked_frame(matrix.item_ids[columns], parts, matrix.item_ids, ("product_id", "similar_product_id"), k)
 
     # ---------- persistence

@@ -100,6 +100,7 @@ class BprRecommender(ImplicitFactorization):
         random_state: int = 42
 
     param_grid = {"learning_rate": (0.005, 0.01)}
+    concurrent_grid = True  # one thread per fit (deterministic), so the grid's fits share the cores
 
     def _implicit_arguments(self) -> dict[str, Any]:
         return {

@@ -98,3 +98,16 @@ def test_a_window_without_cold_items_reports_no_cold_metrics() -> None:
     summary = evaluate(FixedScores().fit(TRAIN), targets, k=2).summary(n_resamples=50)
     assert summary["cold_auc"] == {"value": None, "ci95": None}
     assert summary["ndcg@2"]["value"] == 0.0  # c is ranked last for u1
+
+
+def test_users_scored_in_concurrent_batches_get_the_metrics_and_rankings_of_one_batch(
+    targets: EvaluationTargets, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = FixedScores().fit(TRAIN)
+    whole, whole_ranking = evaluate(model, targets), model.recommend(np.array(["u1", "u3"]), k=3)
+    monkeypatch.setattr("shopflow.models.ranking.BATCH_USERS", 1)  # one user per batch, two threads
+    batched, batched_ranking = evaluate(model, targets), model.recommend(np.array(["u1", "u3"]), k=3)
+    for name in ("ndcg", "recall", "average_precision", "precision", "top_items", "cold_auc", "cold_recall"):
+        assert np.array_equal(getattr(batched, name), getattr(whole, name)), name
+    pd.testing.assert_frame_equal(batched_ranking, whole_ranking)
+    assert batched_ranking["user_id"].tolist() == ["u1"] * 3 + ["u3"] * 3

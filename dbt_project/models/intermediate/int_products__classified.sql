@@ -39,7 +39,7 @@ ranked as (
     from checked
 ),
 
-decided as (
+decided as materialized (  -- read twice by attach_raw_record: computed once
     select
         * exclude (row_quarantine_reason, relational_quarantine_reason, position_from_end_of_delivery),
         coalesce(

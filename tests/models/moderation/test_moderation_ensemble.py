@@ -73,6 +73,16 @@ def test_scores_cover_every_label_in_unit_range(moderation_model):
     assert ((values >= 0) & (values <= 1)).all()
 
 
+def test_chunked_scoring_of_repeated_texts_matches_scoring_each_text_alone(moderation_model):
+    texts = [*POLITE_NEGATIVE, *ABUSIVE, *SPAM, POLITE_NEGATIVE[0], list(SPAM)[0], POLITE_NEGATIVE[0]]
+    chunked, chunked_rules = moderation_model.label_scores(texts, chunk_size=2)
+    for i, text in enumerate(texts):
+        alone, alone_rules = moderation_model.label_scores([text])
+        assert chunked_rules[i] == alone_rules[0]
+        for label in SCORE_LABELS:
+            assert chunked[label][i] == pytest.approx(alone[label][0], abs=0.02), (text, label)
+
+
 def test_the_version_covers_components_rules_calibration_and_judge(moderation_model, shipped_features):
     assert moderation_model.version == ModerationModel(features=shipped_features).version
     described = moderation_model.describe()
