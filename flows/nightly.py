@@ -202,6 +202,7 @@ def nightly(run_date: date | None = None) -> dict:
     embedded = embed_products(settings)
     model, recommended = recommend_task(settings, run_date)
     registered = register_task(settings, run_date, model, built["invocation_id"], audited) if model else {}
+    del model  # the stage's event log, matrices and frames (GBs at 50M events) are not needed past registering
     described = describe_products(settings, run_date)
     moderated = moderate_texts(settings, run_date)  # after describe: it scores the new descriptions too
     published = publish_task(settings, run_date, built["invocation_id"])

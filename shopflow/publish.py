@@ -37,7 +37,7 @@ def publish_snapshot(settings: Settings, run_date: date, dbt_invocation_id: str 
     staging_file = target.with_name(f".{target.name}.{os.getpid()}.tmp")
     staging_file.unlink(missing_ok=True)
     try:
-        with connect(settings, path=staging_file) as con:
+        with connect(settings, path=staging_file, memory_limit=settings.publish_memory_limit) as con:
             con.execute(f"attach {sql_literal(settings.warehouse_path)} as warehouse (read_only)")
             tables = list_tables(con, PUBLISHED_SCHEMAS, catalog="warehouse")
             if not tables:

@@ -23,15 +23,16 @@ def quote_ident(name: str) -> str:
 
 @contextmanager
 def connect(
-    settings: Settings, path: Path | None = None, read_only: bool = False
+    settings: Settings, path: Path | None = None, read_only: bool = False, memory_limit: str | None = None
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open ``path`` (default: the warehouse) with the configured threads and memory cap; always closes."""
+    """Open ``path`` (default: the warehouse) with the configured threads and memory cap (``memory_limit`` for a
+    smaller one); always closes."""
     path = path or settings.warehouse_path
     path.parent.mkdir(parents=True, exist_ok=True)
     con = duckdb.connect(
         str(path),
         read_only=read_only,
-        config={"threads": settings.duckdb_threads, "memory_limit": settings.duckdb_memory_limit},
+        config={"threads": settings.duckdb_threads, "memory_limit": memory_limit or settings.duckdb_memory_limit},
     )
     try:
         yield con

@@ -247,11 +247,14 @@ def _ranked_frame(
     scores = np.concatenate([part[1] for part in parts]) if parts else np.empty((0, k), dtype=np.float32)
     listed = items != NO_ITEM
     query_column, item_column = columns
+    # ids as one Python string per distinct id, repeated by reference: 5.4M rows at 50M events were ~0.7 GB of
+    # string copies in two columns, now ~90 MB of references
+    query_rows = np.repeat(np.arange(len(query_ids)), listed.sum(axis=1))
     return pd.DataFrame(
         {
-            query_column: np.repeat(query_ids, listed.sum(axis=1)),
+            query_column: np.asarray(query_ids, dtype=object)[query_rows],
             "rank": (np.cumsum(listed, axis=1)[listed]).astype(np.int32),
-            item_column: item_ids[items[listed]],
+            item_column: np.asarray(item_ids, dtype=object)[items[listed]],
             "score": scores[listed].astype(np.float64),
         }
     )
