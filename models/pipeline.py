@@ -44,7 +44,7 @@ from shopflow.models.split import DEFAULT_HOLDOUT_DAYS, DEFAULT_VALIDATION_DAYS,
 from shopflow.models.tuning import TuningResult, tune_recommender, tuning_order
 from shopflow.runners import shards
 from shopflow.settings import Settings
-from shopflow.warehouse import connect
+from shopflow.warehouse import connect, register_frame
 
 log = logging.getLogger(__name__)
 
@@ -434,7 +434,7 @@ def write_recommendation_tables(
     try:
         con.execute("create schema if not exists marts")
         for table, (frame, columns) in tables.items():
-            con.register("incoming_rows", frame)
+            register_frame(con, "incoming_rows", frame)
             casts = ", ".join(f"cast({column} as {sql_type}) as {column}" for column, sql_type in columns.items())
             con.execute(f"create or replace table marts.{table} as select {casts} from incoming_rows")
             con.unregister("incoming_rows")

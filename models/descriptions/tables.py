@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from shopflow.warehouse import list_tables
+from shopflow.warehouse import list_tables, register_frame
 
 
 def has_table(con, qualified_name: str) -> bool:
@@ -30,7 +30,7 @@ def upsert_and_append(
     con.execute("begin transaction")
     try:
         for name, frame in frames.items():
-            con.register(name, frame)
+            register_frame(con, name, frame)
         for i, table in enumerate(append_to):
             con.execute(f"insert into {table} select * from append_{i}")
         key_list = ", ".join(key)
