@@ -18,8 +18,7 @@ Batch = TypeVar("Batch")
 def in_batches(function: Callable[[slice], Batch], count: int) -> list[Batch]:
     """``function(rows)`` for consecutive slices of ``range(count)`` of ``BATCH_USERS`` rows, in order; the slices
     are scored concurrently, one thread per usable CPU (numpy and scipy release the GIL in products and partitions)."""
-    batch = BATCH_USERS
-    return map_in_threads(function, [slice(start, min(start + batch, count)) for start in range(0, count, batch)])
+    return map_in_threads(function, [slice(start, start + BATCH_USERS) for start in range(0, count, BATCH_USERS)])
 
 
 def mask_seen(scores: np.ndarray, seen: sparse.csr_matrix) -> None:

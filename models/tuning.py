@@ -9,7 +9,6 @@ import itertools
 import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
-from functools import partial
 
 import numpy as np
 
@@ -70,8 +69,11 @@ def tune_recommender(
     cls = recommender_class(name)
     base = cls.base_params_from(tuned)
     trials, best_model, best_ndcg = [], None, -1.0
+
+    def fit(point: dict) -> Recommender:
+        return cls(**base, **point).fit(fit_matrix, item_embeddings, reuse)
+
     points = grid_points(cls.param_grid)
-    fit = partial(_fit_point, cls, base, fit_matrix, item_embeddings, reuse)
     models = map_in_threads(fit, points) if cls.concurrent_grid else map(fit, points)
     for model in models:
         model.tune_post_fit(validation)
@@ -83,7 +85,3 @@ def tune_recommender(
             best_model, best_ndcg = model, ndcg
     seconds = round(time.perf_counter() - started, 2)
     return TuningResult(name, asdict(best_model.params), best_ndcg, trials, seconds, best_model)
-
-
-def _fit_point(cls: type[Recommender], base: dict, fit_matrix, item_embeddings, reuse, point: dict) -> Recommender:
-    return cls(**base, **point).fit(fit_matrix, item_embeddings, reuse)

@@ -132,6 +132,8 @@ class ModerationModel:
         Identical texts are scored once, and the distinct texts go through the models ``chunk_size`` at a time, so
         memory stays flat however many texts a night brings (a first night at 50M events has 166k reviews).
         """
+        if len(texts) == 0:
+            return {label: np.empty(0) for label in SCORE_LABELS}, []
         codes, distinct = pd.factorize(pd.Series(texts, dtype=object), sort=False)
         chunks = [
             self._distinct_label_scores(list(distinct[start : start + chunk_size]))

@@ -247,8 +247,8 @@ def _ranked_frame(
     scores = np.concatenate([part[1] for part in parts]) if parts else np.empty((0, k), dtype=np.float32)
     listed = items != NO_ITEM
     query_column, item_column = columns
-    # ids as one Python string per distinct id, repeated by reference: 5.4M rows at 50M events were ~0.7 GB of
-    # string copies in two columns, now ~90 MB of references
+    # ids repeated by reference to one string per distinct id, not copied per row: building 5.36M rows
+    # (268k users × 20) peaked 966 MB above the inputs with copies, 509 MB with references
     query_rows = np.repeat(np.arange(len(query_ids)), listed.sum(axis=1))
     return pd.DataFrame(
         {

@@ -81,6 +81,7 @@ def test_chunked_scoring_of_repeated_texts_matches_scoring_each_text_alone(moder
         assert chunked_rules[i] == alone_rules[0]
         for label in SCORE_LABELS:
             assert chunked[label][i] == pytest.approx(alone[label][0], abs=0.02), (text, label)
+    assert moderation_model.label_scores([]) == ({label: pytest.approx([]) for label in SCORE_LABELS}, [])
 
 
 def test_the_version_covers_components_rules_calibration_and_judge(moderation_model, shipped_features):
