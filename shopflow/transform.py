@@ -1,7 +1,14 @@
-"""Run the dbt project (one ``dbt build`` per night) against the warehouse."""
+"""Run the dbt project (one ``dbt build`` per night) against the warehouse.
+
+The click chain (``int_clicks__classified`` → ``fct_clicks``) is incremental: a night re-classifies only the rows
+its new deliveries can change. That is exact only on top of a finished build of the same dbt project for an
+earlier or the same night, so every finished build is recorded in ``audit.dbt_builds`` (inside the warehouse,
+so the record travels with the file) and any other night is built with ``--full-refresh``.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -13,6 +20,7 @@ from datetime import date
 from pathlib import Path
 
 from shopflow.settings import Settings
+from shopflow.warehouse import connect
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +36,7 @@ class DbtBuildResult:
     statuses: dict[str, int] = field(default_factory=dict)  # status -> node count
     failures: list[str] = field(default_factory=list)  # "unique_id: message"
     elapsed_seconds: float = 0.0
+    full_refresh_reason: str | None = None  # why incremental models were rebuilt from scratch; None: incremental
 
     def raise_for_failures(self) -> None:
         if not self.success:
@@ -113,14 +122,69 @@ def generate_docs(settings: Settings) -> Path:
     return settings.dbt_target_dir / "static_index.html"
 
 
-def build_warehouse(settings: Settings, run_date: date) -> DbtBuildResult:
+_BUILDS_DDL = """
+create schema if not exists audit;
+create table if not exists audit.dbt_builds (
+    run_date date not null,
+    project_fingerprint varchar not null,
+    invocation_id varchar,
+    full_refresh boolean not null,
+    built_at timestamp not null
+)
+"""
+
+
+def project_fingerprint(settings: Settings) -> str:
+    """sha256 over every file of the dbt project (models, macros, seeds, tests, vars): the cleaning rules."""
+    digest = hashlib.sha256()
+    for path in sorted(settings.dbt_project_dir.rglob("*")):
+        if path.is_file():
+            digest.update(str(path.relative_to(settings.dbt_project_dir)).encode())
+            digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def full_refresh_reason(settings: Settings, run_date: date, fingerprint: str) -> str | None:
+    """Why tonight's build cannot be incremental, or None when it can: the last finished build used the same dbt
+    project and a run date no later than tonight's (the incremental models then hold exactly that night's rows)."""
+    if not settings.warehouse_path.exists():
+        return "no warehouse yet"
+    with connect(settings) as con:
+        con.execute(_BUILDS_DDL)
+        last = con.execute(
+            "select run_date, project_fingerprint from audit.dbt_builds order by built_at desc limit 1"
+        ).fetchone()
+    if last is None:
+        return "no finished build recorded"
+    last_run_date, last_fingerprint = last
+    if last_fingerprint != fingerprint:
+        return "the dbt project changed since the last build"
+    if run_date < last_run_date:
+        return f"run date before the last build's ({last_run_date.isoformat()})"
+    return None
+
+
+def build_warehouse(settings: Settings, run_date: date, full_refresh: bool = False) -> DbtBuildResult:
     """``dbt build`` for one night: seeds, models and data tests; raises DbtBuildError on any failure.
 
-    dbt's unit tests check the SQL on fixture rows, not the night's data, so nights skip them; the test suite runs
-    them (:func:`run_unit_tests`).
+    Incremental models are rebuilt from scratch when ``full_refresh`` is set or :func:`full_refresh_reason` gives
+    a reason; a build that finishes is recorded in ``audit.dbt_builds``, a failed one is not (so the next night
+    refreshes in full). dbt's unit tests check the SQL on fixture rows, not the night's data, so nights skip them;
+    the test suite runs them (:func:`run_unit_tests`).
     """
-    result = run_dbt(settings, "build", run_date, "--exclude", "resource_type:unit_test")
+    fingerprint = project_fingerprint(settings)
+    reason = "requested" if full_refresh else full_refresh_reason(settings, run_date, fingerprint)
+    extra = ["--exclude", "resource_type:unit_test"] + (["--full-refresh"] if reason else [])
+    result = run_dbt(settings, "build", run_date, *extra)
+    result.full_refresh_reason = reason
     result.raise_for_failures()
+    with connect(settings) as con:
+        con.execute(_BUILDS_DDL)
+        con.execute(
+            "insert into audit.dbt_builds values (?, ?, ?, ?, current_timestamp)",
+            [run_date, fingerprint, result.invocation_id, reason is not None],
+        )
+    log.info("dbt build for %s: %s", run_date, f"full refresh ({reason})" if reason else "incremental")
     return result
 
 

@@ -11,7 +11,14 @@ import pytest
 from shopflow.contract import landing_path
 from shopflow.ingest import ingest_landing
 from shopflow.settings import Settings
-from shopflow.transform import DbtBuildError, build_warehouse, generate_docs, run_unit_tests
+from shopflow.transform import (
+    DbtBuildError,
+    build_warehouse,
+    full_refresh_reason,
+    generate_docs,
+    project_fingerprint,
+    run_unit_tests,
+)
 from shopflow.warehouse import connect, row_accounting, table_fingerprints
 
 PRODUCTS_DAY1 = [
@@ -204,14 +211,16 @@ def test_an_earlier_night_sees_only_its_deliveries(shop: Settings) -> None:
 
 
 def test_a_failing_build_names_the_failing_node(tmp_path: Path) -> None:
-    settings = Settings(home=tmp_path)  # no raw tables at all: every staging view fails
+    settings = Settings(home=tmp_path)  # an empty warehouse, no raw tables at all: every staging view fails
+    with connect(settings):
+        pass
     with pytest.raises(DbtBuildError, match="stg_shop__orders"):
         build_warehouse(settings, date(2026, 1, 1))
-    assert (
-        not duckdb.connect(str(settings.warehouse_path))
-        .execute("select count(*) from information_schema.tables where table_schema = 'marts'")
-        .fetchall()[0][0]
-    )
+    with duckdb.connect(str(settings.warehouse_path)) as con:
+        assert not con.execute(
+            "select count(*) from information_schema.tables where table_schema = 'marts'"
+        ).fetchone()[0]
+        assert not con.execute("select count(*) from audit.dbt_builds").fetchone()[0]  # so the next one is full
 
 
 def test_docs_are_one_offline_html_file_with_the_marts(shop: Settings) -> None:
@@ -219,3 +228,100 @@ def test_docs_are_one_offline_html_file_with_the_marts(shop: Settings) -> None:
     assert page.parent == shop.dbt_target_dir and page.name == "static_index.html"
     html = page.read_text()
     assert "fct_interactions" in html and "quarantine_reason" in html
+
+
+CLICK_COLUMNS = ["event_id", "session_id", "user_id", "product_id", "event_type", "occurred_at"]
+PRODUCT_COLUMNS = ["product_id", "title", "category", "price", "attributes"]
+
+
+def click(event_id: str, product_id: str, minute: int, day: int = 1) -> tuple:
+    return (event_id, "S1", "U1", product_id, "view", f"2026-01-0{day} 09:{minute:02d}:00")
+
+
+def product(product_id: str) -> tuple:
+    return (product_id, f"Product {product_id}", "kitchen", "9.90", "{}")
+
+
+def built_rows(settings: Settings) -> dict[str, list[tuple]]:
+    """Every row of every cleaned table, sorted, without classified_on (which night last re-checked a row)."""
+    with connect(settings, read_only=True) as con:
+        tables = con.execute(
+            "select schema_name, table_name from duckdb_tables() "
+            "where schema_name in ('intermediate', 'marts', 'quarantine') order by all"
+        ).fetchall()
+        return {
+            f"{schema}.{table}": sorted(
+                con.execute(f"select * exclude (classified_on) from {schema}.{table}").fetchall()
+                if table == "int_clicks__classified"
+                else con.execute(f"select * from {schema}.{table}").fetchall(),
+                key=repr,
+            )
+            for schema, table in tables
+        }
+
+
+def test_incremental_nights_equal_a_full_rebuild(tmp_path: Path) -> None:
+    """Three incremental nights in which earlier clicks change fate without being delivered again: products arrive
+    after their clicks (unknown_product -> clean), a re-delivered day supersedes the first copy of an event
+    (duplicate -> clean) and drops a product from the catalogue (clean -> unknown_product). Every table equals a
+    full rebuild."""
+    settings = Settings(home=tmp_path)
+    write(settings, "products", "2026-01-01", PRODUCT_COLUMNS, [product("P1"), product("P2")])
+    day1_clicks = [
+        click("E1", "P1", 0),
+        click("E2", "P3", 1),  # P3 and P4 arrive on day 2
+        click("", "P1", 2),  # no event id: duplicates are identical events
+        click("E4", "P2", 3),
+        click("E7", "P4", 4),
+    ]
+    write(settings, "clicks", "2026-01-01", CLICK_COLUMNS, day1_clicks)
+    write(settings, "products", "2026-01-02", PRODUCT_COLUMNS, [product("P3"), product("P4")])
+    day2_clicks = [click("E1", "P1", 0), click("", "P1", 2), click("E2", "P3", 1), click("E8", "P2", 6, day=2)]
+    write(settings, "clicks", "2026-01-02", CLICK_COLUMNS, day2_clicks)
+    write(settings, "clicks", "2026-01-03", CLICK_COLUMNS, [click("E6", "P1", 5, day=3)])
+
+    nights = []
+    for night in (date(2026, 1, 1), date(2026, 1, 2)):
+        ingest_landing(settings, until=night).raise_for_refusals()
+        nights.append(build_warehouse(settings, night))
+    assert reasons(settings, "clicks") == [  # day 1's E2 and E7 are clean now that P3 and P4 exist
+        ("2026-01-02", 1, "duplicate_event"),
+        ("2026-01-02", 2, "duplicate_event"),
+        ("2026-01-02", 3, "duplicate_event"),
+    ]
+    # Night 3 re-delivers day 1: its clicks without E1, its products without P2.
+    write(settings, "clicks", "2026-01-01", CLICK_COLUMNS, day1_clicks[1:])
+    write(settings, "products", "2026-01-01", PRODUCT_COLUMNS, [product("P1")])
+    ingest_landing(settings, until=date(2026, 1, 3), redeliver=True).raise_for_refusals()
+    nights.append(build_warehouse(settings, date(2026, 1, 3)))
+
+    assert [night.full_refresh_reason for night in nights] == ["no finished build recorded", None, None]
+    assert sorted(reasons(settings, "clicks")) == sorted(
+        [
+            *[("2026-01-01", row, "superseded_delivery") for row in range(1, 6)],
+            ("2026-01-01", 3, "unknown_product"),  # version 2's E4: P2 left the catalogue ...
+            ("2026-01-02", 2, "duplicate_event"),
+            ("2026-01-02", 3, "duplicate_event"),
+            ("2026-01-02", 4, "unknown_product"),  # ... and so did day 2's E8, although day 2 was not re-delivered
+        ]
+    )
+    assert query(settings, "select event_id from marts.fct_clicks order by event_id nulls first") == [
+        (None,),
+        ("E1",),  # day 2's copy is the first one delivered now
+        ("E2",),
+        ("E6",),
+        ("E7",),
+    ]
+    incremental = built_rows(settings)
+    rebuilt = build_warehouse(settings, date(2026, 1, 3), full_refresh=True)
+    assert rebuilt.full_refresh_reason == "requested"
+    assert built_rows(settings) == incremental
+
+
+def test_full_refresh_when_incremental_state_cannot_be_trusted(shop: Settings) -> None:
+    fingerprint = project_fingerprint(shop)
+    assert full_refresh_reason(shop, date(2026, 1, 2), fingerprint) is None
+    assert (
+        full_refresh_reason(shop, date(2026, 1, 2), "another project") == "the dbt project changed since the last build"
+    )
+    assert full_refresh_reason(shop, date(2025, 12, 31), fingerprint) == "run date before the last build's (2026-01-02)"

@@ -1,10 +1,32 @@
 {#- Every click event up to the run date with its final quarantine reason (NULL = clean).
     Adds unknown products, service items and duplicates: a repeated event_id (or, without one, a repeated
-    identical event) is duplicate_event; the first delivered copy is kept. -#}
+    identical event) is duplicate_event; the first delivered copy is kept.
+
+    Incremental: a night re-classifies only the rows whose reason tonight's inputs can change, and every row that
+    competes with them for "first delivered copy" (same duplicate key), then replaces those rows by
+    (load_id, source_row_number). A row's reason can change when
+      - its load is new (not classified yet),
+      - its delivery day got a new version tonight (superseded_delivery),
+      - its product's catalogue status flipped (unknown_product <-> clean): in_catalogue records the status used.
+    Everything else a reason depends on (the dbt project, its seeds and vars, earlier run dates) triggers a full
+    refresh instead: shopflow.transform.build_warehouse decides. classified_on is the run date that last
+    (re)classified the row, so fct_clicks can apply the same rows. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['load_id', 'source_row_number'],
+    on_schema_change='fail',
+) }}
 with
 
-clicks as (
-    select * exclude (raw_record) from {{ ref('stg_shop__clicks') }}
+staged as (
+    select
+        * exclude (raw_record),
+        coalesce(
+            'id:' || event_id,
+            'event:' || concat_ws('|', session_id, user_id, product_id, event_type, occurred_at)
+        ) as duplicate_key
+    from {{ ref('stg_shop__clicks') }}
 ),
 
 raw_records as (
@@ -23,6 +45,49 @@ catalogue as (
     select distinct product_id from products where quarantine_reason is null
 ),
 
+{% if is_incremental() %}
+
+classified_loads as (
+    select distinct load_id, delivery_date from {{ this }}
+),
+
+new_loads as (
+    select distinct load_id, delivery_date
+    from staged
+    where load_id not in (select load_id from classified_loads)
+),
+
+redelivered_days as (
+    select delivery_date from new_loads where delivery_date in (select delivery_date from classified_loads)
+),
+
+flipped_products as (
+    select classified_before.product_id
+    from (select distinct product_id, in_catalogue from {{ this }} where product_id is not null) as classified_before
+    left join catalogue on classified_before.product_id = catalogue.product_id
+    where classified_before.in_catalogue != (catalogue.product_id is not null)
+),
+
+touched_keys as (
+    select distinct duplicate_key
+    from staged
+    where load_id in (select load_id from new_loads)
+        or delivery_date in (select delivery_date from redelivered_days)
+        or product_id in (select product_id from flipped_products)
+),
+
+clicks as (
+    select * from staged where duplicate_key in (select duplicate_key from touched_keys)
+),
+
+{% else %}
+
+clicks as (
+    select * from staged
+),
+
+{% endif %}
+
 service_product_ids as (
     {{ service_product_ids('clicks', 'service_items') }}
 ),
@@ -30,6 +95,7 @@ service_product_ids as (
 checked as (
     select
         clicks.*,
+        catalogue.product_id is not null as in_catalogue,
         coalesce(
             clicks.row_quarantine_reason,
             {{ first_failure([
@@ -46,11 +112,7 @@ ranked as (
     select
         *,
         row_number() over (
-            partition by relational_quarantine_reason is null,
-                coalesce(
-                    'id:' || event_id,
-                    'event:' || concat_ws('|', session_id, user_id, product_id, event_type, occurred_at)
-                )
+            partition by relational_quarantine_reason is null, duplicate_key
             order by delivery_date, load_id, source_row_number
         ) as copy_number
     from checked
@@ -58,11 +120,12 @@ ranked as (
 
 decided as materialized (  -- read twice by attach_raw_record: computed once
     select
-        * exclude (row_quarantine_reason, relational_quarantine_reason, copy_number),
+        * exclude (duplicate_key, row_quarantine_reason, relational_quarantine_reason, copy_number),
         coalesce(
             relational_quarantine_reason,
             case when copy_number > 1 then 'duplicate_event' end
-        ) as quarantine_reason
+        ) as quarantine_reason,
+        {{ run_date() }} as classified_on
     from ranked
 ),
 

@@ -1,8 +1,23 @@
-{#- Clean click events. One row per accepted event. -#}
+{#- Clean click events. One row per accepted event.
+    Incremental like int_clicks__classified: the pre-hook removes every row that model re-classified tonight
+    (classified_on = run date), and the clean ones among them are inserted again; a full refresh rebuilds all. -#}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if is_incremental() %}
+        delete from {{ this }} where click_key in (
+            select concat(load_id, ':', source_row_number)
+            from {{ ref('int_clicks__classified') }}
+            where classified_on = {{ run_date() }}
+        )
+    {% endif %}",
+) }}
 with
 
 classified as (
     select * from {{ ref('int_clicks__classified') }}
+    {% if is_incremental() %} where classified_on = {{ run_date() }} {% endif %}
 ),
 
 final as (
