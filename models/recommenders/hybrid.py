@@ -111,9 +111,10 @@ class HybridRecommender(Recommender):
         fused = None
         for weight, member, known in zip(self.weights, self.members, self.member_known_items, strict=True):
             if weight:
-                part = weight * standardise(scores_of(member), known, seen)
-                fused = part if fused is None else fused + part
-        return fused.astype(np.float32)
+                part = standardise(scores_of(member), known, seen)
+                part *= np.float32(weight)
+                fused = part if fused is None else np.add(fused, part, out=fused)
+        return fused
 
     def tune_post_fit(self, validation: EvaluationTargets) -> None:
         """Choose the weights by coordinate ascent on validation NDCG@10 (a user sample bounds memory)."""

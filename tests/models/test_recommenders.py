@@ -12,7 +12,11 @@ from scipy import sparse
 from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.recommenders import RECOMMENDERS, create_recommender, load_recommender
 from shopflow.models.recommenders.hybrid import coordinate_ascent, standardise
-from shopflow.models.recommenders.neighbourhood import symmetric_positive_inverse
+from shopflow.models.recommenders.neighbourhood import (
+    CACHED_COLUMNS,
+    sparse_dense_product,
+    symmetric_positive_inverse,
+)
 
 PERSONALISED = sorted(name for name in RECOMMENDERS if name != "popularity")
 TEXT_MODELS = sorted(name for name, cls in RECOMMENDERS.items() if cls.uses_text)
@@ -124,6 +128,13 @@ def test_symmetric_positive_inverse_inverts() -> None:
     square = rng.random((30, 30)).astype(np.float32)
     matrix = square @ square.T + 30 * np.eye(30, dtype=np.float32)
     np.testing.assert_allclose(symmetric_positive_inverse(matrix) @ matrix, np.eye(30), atol=1e-4)
+
+
+def test_the_slab_wise_sparse_dense_product_equals_the_plain_one() -> None:
+    rng = np.random.default_rng(0)
+    left = sparse.random(40, 300, density=0.05, format="csr", dtype=np.float32, random_state=1)
+    right = rng.standard_normal((300, 2 * CACHED_COLUMNS + 77)).astype(np.float32)  # a partial last slab
+    np.testing.assert_array_equal(sparse_dense_product(left, right), left @ right)
 
 
 def test_standardise_uses_known_unseen_items_and_makes_unknown_items_neutral() -> None:
