@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,6 +23,8 @@ import httpx
 from shopflow.settings import Settings
 
 log = logging.getLogger(__name__)
+
+SHUTDOWN_GRACE_SECONDS = 30.0  # after Ctrl-C, how long Prefect's runner may take to stop before it is interrupted again
 
 
 class PrefectServerError(RuntimeError):
@@ -112,7 +115,7 @@ def serve_nightly(settings: Settings) -> None:
 
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
     try:
-        with local_prefect_api(settings):
+        with local_prefect_api(settings), interrupts_with_deadline(SHUTDOWN_GRACE_SECONDS):
             nightly.serve(
                 name="nightly",
                 schedules=[Cron(settings.nightly_cron, timezone=settings.timezone)],
@@ -123,6 +126,38 @@ def serve_nightly(settings: Settings) -> None:
         log.info("stopping: interrupted")
     finally:
         signal.signal(signal.SIGTERM, previous_sigterm)
+
+
+@contextmanager
+def interrupts_with_deadline(grace_seconds: float) -> Iterator[None]:
+    """Inside the block, SIGINT and SIGTERM raise KeyboardInterrupt, and a shutdown still running ``grace_seconds``
+    after the first of them is interrupted again, like a second Ctrl-C.
+
+    Prefect's runner stops through asyncio task cancellation; in one CI run under load it absorbed the cancellation
+    and ``shopflow serve`` never exited after Ctrl-C. Leaving the block cancels the deadline, so the server shutdown
+    that follows it is never cut short.
+    """
+    deadline: list[threading.Timer] = []
+
+    def interrupt(signum: int, frame: object) -> None:
+        if not deadline:
+            log.info(
+                "stopping: %s; forcing the stop if it takes over %.0f s", signal.Signals(signum).name, grace_seconds
+            )
+            timer = threading.Timer(grace_seconds, os.kill, (os.getpid(), signal.SIGINT))
+            timer.daemon = True
+            timer.start()
+            deadline.append(timer)
+        raise KeyboardInterrupt
+
+    previous = {signum: signal.signal(signum, interrupt) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for timer in deadline:
+            timer.cancel()
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _raise_keyboard_interrupt(signum: int, frame: object) -> None:

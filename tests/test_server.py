@@ -95,3 +95,44 @@ def scheduled_runs(api: str, deployment_id: str) -> list:
 def finished_state(api: str, run_id: str) -> str | None:
     state = httpx.get(f"{api}/flow_runs/{run_id}", timeout=5).json()["state"]["type"]
     return state if state in ("COMPLETED", "FAILED", "CRASHED", "CANCELLED") else None
+
+
+# An asyncio service that swallows its cancellation, as Prefect's runner once did under load after Ctrl-C.
+STUBBORN_SERVICE = """
+import asyncio, sys
+from contextlib import nullcontext
+from shopflow.server import interrupts_with_deadline
+
+async def service():
+    print("serving", flush=True)
+    try:
+        await asyncio.sleep(3600)
+    except asyncio.CancelledError:
+        await asyncio.sleep(3600)
+
+with interrupts_with_deadline(1.0) if sys.argv[1] == "deadline" else nullcontext():
+    asyncio.run(service())
+"""
+
+
+@pytest.mark.parametrize("guard", ["deadline", "none"])
+def test_ctrl_c_stops_a_service_that_swallows_cancellation_only_with_a_deadline(guard: str) -> None:
+    service = subprocess.Popen(
+        [sys.executable, "-c", STUBBORN_SERVICE, guard], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert service.stdout.readline().strip() == "serving"
+        service.send_signal(signal.SIGINT)
+        try:
+            service.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            stopped = False
+        else:
+            stopped = True
+    finally:
+        service.kill()
+        _, stderr = service.communicate()
+    if guard == "deadline":
+        assert stopped and "KeyboardInterrupt" in stderr, stderr
+    else:  # the control: without the deadline one Ctrl-C leaves it running
+        assert not stopped
