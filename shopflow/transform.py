@@ -2,8 +2,10 @@
 
 The click chain (``int_clicks__classified`` → ``fct_clicks``) is incremental: a night re-classifies only the rows
 its new deliveries can change. That is exact only on top of a finished build of the same dbt project for an
-earlier or the same night, so every finished build is recorded in ``audit.dbt_builds`` (inside the warehouse,
-so the record travels with the file) and any other night is built with ``--full-refresh``.
+earlier or the same night, so every build is recorded in ``audit.dbt_builds`` when it starts and marked when it
+finishes (inside the warehouse, so the record travels with the file), and any other night is built with
+``--full-refresh``: after a failed or interrupted build the click chain may hold rows that ``fct_clicks`` never
+received.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -125,11 +128,13 @@ def generate_docs(settings: Settings) -> Path:
 _BUILDS_DDL = """
 create schema if not exists audit;
 create table if not exists audit.dbt_builds (
+    build_id varchar primary key,
     run_date date not null,
     project_fingerprint varchar not null,
-    invocation_id varchar,
     full_refresh boolean not null,
-    built_at timestamp not null
+    started_at timestamp not null,
+    finished_at timestamp,  -- null: the build failed or was interrupted
+    invocation_id varchar
 )
 """
 
@@ -145,18 +150,20 @@ def project_fingerprint(settings: Settings) -> str:
 
 
 def full_refresh_reason(settings: Settings, run_date: date, fingerprint: str) -> str | None:
-    """Why tonight's build cannot be incremental, or None when it can: the last finished build used the same dbt
+    """Why tonight's build cannot be incremental, or None when it can: the last build finished, used the same dbt
     project and a run date no later than tonight's (the incremental models then hold exactly that night's rows)."""
     if not settings.warehouse_path.exists():
         return "no warehouse yet"
     with connect(settings) as con:
         con.execute(_BUILDS_DDL)
         last = con.execute(
-            "select run_date, project_fingerprint from audit.dbt_builds order by built_at desc limit 1"
+            "select run_date, project_fingerprint, finished_at from audit.dbt_builds order by started_at desc limit 1"
         ).fetchone()
     if last is None:
-        return "no finished build recorded"
-    last_run_date, last_fingerprint = last
+        return "no build recorded"
+    last_run_date, last_fingerprint, finished_at = last
+    if finished_at is None:
+        return "the last build did not finish"
     if last_fingerprint != fingerprint:
         return "the dbt project changed since the last build"
     if run_date < last_run_date:
@@ -168,21 +175,28 @@ def build_warehouse(settings: Settings, run_date: date, full_refresh: bool = Fal
     """``dbt build`` for one night: seeds, models and data tests; raises DbtBuildError on any failure.
 
     Incremental models are rebuilt from scratch when ``full_refresh`` is set or :func:`full_refresh_reason` gives
-    a reason; a build that finishes is recorded in ``audit.dbt_builds``, a failed one is not (so the next night
-    refreshes in full). dbt's unit tests check the SQL on fixture rows, not the night's data, so nights skip them;
-    the test suite runs them (:func:`run_unit_tests`).
+    a reason. The build is recorded in ``audit.dbt_builds`` before dbt starts and marked finished after it
+    succeeds, so the build after a failed or interrupted one refreshes in full. dbt's unit tests check the SQL on
+    fixture rows, not the night's data, so nights skip them; the test suite runs them (:func:`run_unit_tests`).
     """
     fingerprint = project_fingerprint(settings)
     reason = "requested" if full_refresh else full_refresh_reason(settings, run_date, fingerprint)
     extra = ["--exclude", "resource_type:unit_test"] + (["--full-refresh"] if reason else [])
+    build_id = uuid.uuid4().hex
+    with connect(settings) as con:
+        con.execute(_BUILDS_DDL)
+        con.execute(
+            "insert into audit.dbt_builds (build_id, run_date, project_fingerprint, full_refresh, started_at) "
+            "values (?, ?, ?, ?, current_timestamp)",
+            [build_id, run_date, fingerprint, reason is not None],
+        )
     result = run_dbt(settings, "build", run_date, *extra)
     result.full_refresh_reason = reason
     result.raise_for_failures()
     with connect(settings) as con:
-        con.execute(_BUILDS_DDL)
         con.execute(
-            "insert into audit.dbt_builds values (?, ?, ?, ?, current_timestamp)",
-            [run_date, fingerprint, result.invocation_id, reason is not None],
+            "update audit.dbt_builds set finished_at = current_timestamp, invocation_id = ? where build_id = ?",
+            [result.invocation_id, build_id],
         )
     log.info("dbt build for %s: %s", run_date, f"full refresh ({reason})" if reason else "incremental")
     return result

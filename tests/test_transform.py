@@ -220,7 +220,10 @@ def test_a_failing_build_names_the_failing_node(tmp_path: Path) -> None:
         assert not con.execute(
             "select count(*) from information_schema.tables where table_schema = 'marts'"
         ).fetchone()[0]
-        assert not con.execute("select count(*) from audit.dbt_builds").fetchone()[0]  # so the next one is full
+        assert con.execute("select full_refresh, finished_at from audit.dbt_builds").fetchall() == [(True, None)]
+    # the click chain may now hold rows fct_clicks never received: the next build must be full
+    fingerprint = project_fingerprint(settings)
+    assert full_refresh_reason(settings, date(2026, 1, 2), fingerprint) == "the last build did not finish"
 
 
 def test_docs_are_one_offline_html_file_with_the_marts(shop: Settings) -> None:
@@ -295,7 +298,7 @@ def test_incremental_nights_equal_a_full_rebuild(tmp_path: Path) -> None:
     ingest_landing(settings, until=date(2026, 1, 3), redeliver=True).raise_for_refusals()
     nights.append(build_warehouse(settings, date(2026, 1, 3)))
 
-    assert [night.full_refresh_reason for night in nights] == ["no finished build recorded", None, None]
+    assert [night.full_refresh_reason for night in nights] == ["no build recorded", None, None]
     assert sorted(reasons(settings, "clicks")) == sorted(
         [
             *[("2026-01-01", row, "superseded_delivery") for row in range(1, 6)],
@@ -325,3 +328,28 @@ def test_full_refresh_when_incremental_state_cannot_be_trusted(shop: Settings) -
         full_refresh_reason(shop, date(2026, 1, 2), "another project") == "the dbt project changed since the last build"
     )
     assert full_refresh_reason(shop, date(2025, 12, 31), fingerprint) == "run date before the last build's (2026-01-02)"
+
+
+def test_the_build_after_a_failed_one_is_full_so_no_click_is_lost(tmp_path: Path) -> None:
+    """Night 2's build classifies its click, then fails at fct_clicks. An incremental night 3 would never apply that
+    click (it was classified on night 2), and dbt's row-accounting test would fail that night and every one after."""
+    settings = Settings(home=tmp_path)
+    write(settings, "products", "2026-01-01", PRODUCT_COLUMNS, [product("P1")])
+    for day, event_id in ((1, "E1"), (2, "E2"), (3, "E3")):
+        write(settings, "clicks", f"2026-01-0{day}", CLICK_COLUMNS, [click(event_id, "P1", 0, day=day)])
+    ingest_landing(settings, until=date(2026, 1, 1)).raise_for_refusals()
+    build_warehouse(settings, date(2026, 1, 1))
+
+    ingest_landing(settings, until=date(2026, 1, 2)).raise_for_refusals()
+    with connect(settings) as con:  # on_schema_change='fail': fct_clicks fails after int_clicks__classified ran
+        con.execute("alter table marts.fct_clicks add column stray integer")
+    with pytest.raises(DbtBuildError, match="fct_clicks"):
+        build_warehouse(settings, date(2026, 1, 2))
+    assert query(settings, "select event_id from intermediate.int_clicks__classified order by 1") == [("E1",), ("E2",)]
+    with connect(settings) as con:
+        con.execute("alter table marts.fct_clicks drop column stray")
+
+    ingest_landing(settings, until=date(2026, 1, 3)).raise_for_refusals()
+    night = build_warehouse(settings, date(2026, 1, 3))
+    assert night.full_refresh_reason == "the last build did not finish"
+    assert query(settings, "select event_id from marts.fct_clicks order by 1") == [("E1",), ("E2",), ("E3",)]
