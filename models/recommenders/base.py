@@ -15,7 +15,8 @@ values tried on the validation split (:mod:`shopflow.models.tuning`).
 
 A saved recommender is a directory: ``recommender.json`` (name, version, hyper-parameters), ``interactions.npz``
 (the fitted matrix with its ids, plus the item embeddings of text models) and the model's own arrays
-(``state.npz``, or implicit's ``.npz`` for ALS/BPR). Everything loads with ``allow_pickle=False``.
+(``state.npz``, or implicit's ``.npz`` for ALS/BPR). Members of a composite model (the hybrid) leave out
+``interactions.npz``: they share the composite's. Everything loads with ``allow_pickle=False``.
 """
 
 from __future__ import annotations
@@ -158,13 +159,20 @@ class Recommender(ABC):
         return _ranked_frame(matrix.item_ids[columns], parts, matrix.item_ids, ("product_id", "similar_product_id"), k)
 
     # ---------- persistence
-    def save(self, directory: Path) -> Path:
-        """Write the fitted model to ``directory`` (created) as JSON + npz; :func:`load_recommender` reads it."""
+    def save(self, directory: Path, shares_data: bool = False) -> Path:
+        """Write the fitted model to ``directory`` (created) as JSON + npz; :func:`load_recommender` reads it.
+
+        ``shares_data``: leave out the interactions and embeddings, which a composite model saves once for all its
+        members (at 10M events each copy is ~70 MB) and passes back to :func:`load_recommender` as ``shared``.
+        """
         matrix = self.fitted
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         manifest = {"name": self.name, "version": self.version, "params": asdict(self.params)}
         (directory / "recommender.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+        if shares_data:
+            self._save_state(directory)
+            return directory
         arrays = {
             "data": matrix.user_items.data,
             "indices": matrix.user_items.indices,
@@ -214,14 +222,22 @@ def create_recommender(name: str, **params: Any) -> Recommender:
     return recommender_class(name)(**params)
 
 
-def load_recommender(directory: Path) -> Recommender:
-    """The fitted recommender saved in ``directory`` by :meth:`Recommender.save`."""
+def load_recommender(directory: Path, shared: Recommender | None = None) -> Recommender:
+    """The fitted recommender saved in ``directory`` by :meth:`Recommender.save`; ``shared``: the loaded composite
+    whose interactions (and embeddings) a member saved with ``shares_data`` was fitted on."""
     directory = Path(directory)
     manifest = json.loads((directory / "recommender.json").read_text())
     cls = recommender_class(manifest["name"])
     if manifest["version"] != cls.version:
         raise ValueError(f"{directory} holds {cls.name} version {manifest['version']}, this code is {cls.version}")
     model = cls(**manifest["params"])
+    if shared is not None:
+        if cls.uses_text and shared.item_embeddings is None:
+            raise ValueError(f"{directory} holds text model {cls.name}, but {shared.name} has no item embeddings")
+        model.interactions = shared.fitted
+        model.item_embeddings = shared.item_embeddings if cls.uses_text else None
+        model._load_state(directory)
+        return model
     with np.load(directory / "interactions.npz", allow_pickle=False) as saved:
         user_ids, item_ids = saved["user_ids"], saved["item_ids"]
         shape = (len(user_ids), len(item_ids))

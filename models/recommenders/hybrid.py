@@ -136,11 +136,11 @@ class HybridRecommender(Recommender):
 
     def _save_state(self, directory: Path) -> None:
         for index, member in enumerate(self.members):
-            member.save(directory / "components" / f"{index}-{member.name}")
+            member.save(directory / "components" / f"{index}-{member.name}", shares_data=True)
 
     def _load_state(self, directory: Path) -> None:
         self.members = [
-            load_recommender(directory / "components" / f"{index}-{name}")
+            load_recommender(directory / "components" / f"{index}-{name}", shared=self)
             for index, name in enumerate(self.params.components)
         ]
         self.member_known_items = [member.known_items() for member in self.members]
