@@ -170,21 +170,19 @@ class Recommender(ABC):
         directory.mkdir(parents=True, exist_ok=True)
         manifest = {"name": self.name, "version": self.version, "params": asdict(self.params)}
         (directory / "recommender.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
-        if shares_data:
-            self._save_state(directory)
-            return directory
-        arrays = {
-            "data": matrix.user_items.data,
-            "indices": matrix.user_items.indices,
-            "indptr": matrix.user_items.indptr,
-            "user_ids": matrix.user_ids.astype(str),
-            "item_ids": matrix.item_ids.astype(str),
-        }
-        if matrix.days_since_last is not None:
-            arrays["days_since_last"] = matrix.days_since_last.data
-        if self.item_embeddings is not None:
-            arrays["item_embeddings"] = self.item_embeddings
-        np.savez(directory / "interactions.npz", **arrays)
+        if not shares_data:
+            arrays = {
+                "data": matrix.user_items.data,
+                "indices": matrix.user_items.indices,
+                "indptr": matrix.user_items.indptr,
+                "user_ids": matrix.user_ids.astype(str),
+                "item_ids": matrix.item_ids.astype(str),
+            }
+            if matrix.days_since_last is not None:
+                arrays["days_since_last"] = matrix.days_since_last.data
+            if self.item_embeddings is not None:
+                arrays["item_embeddings"] = self.item_embeddings
+            np.savez(directory / "interactions.npz", **arrays)
         self._save_state(directory)
         return directory
 
@@ -231,13 +229,19 @@ def load_recommender(directory: Path, shared: Recommender | None = None) -> Reco
     if manifest["version"] != cls.version:
         raise ValueError(f"{directory} holds {cls.name} version {manifest['version']}, this code is {cls.version}")
     model = cls(**manifest["params"])
-    if shared is not None:
+    if shared is None:
+        model.interactions, model.item_embeddings = _read_fitted_data(directory)
+    else:
         if cls.uses_text and shared.item_embeddings is None:
             raise ValueError(f"{directory} holds text model {cls.name}, but {shared.name} has no item embeddings")
         model.interactions = shared.fitted
         model.item_embeddings = shared.item_embeddings if cls.uses_text else None
-        model._load_state(directory)
-        return model
+    model._load_state(directory)
+    return model
+
+
+def _read_fitted_data(directory: Path) -> tuple[InteractionMatrix, np.ndarray | None]:
+    """The interactions (with ids and recency) and the item embeddings, if any, of ``interactions.npz``."""
     with np.load(directory / "interactions.npz", allow_pickle=False) as saved:
         user_ids, item_ids = saved["user_ids"], saved["item_ids"]
         shape = (len(user_ids), len(item_ids))
@@ -245,11 +249,8 @@ def load_recommender(directory: Path, shared: Recommender | None = None) -> Reco
         days_since_last = None
         if "days_since_last" in saved.files:
             days_since_last = sparse.csr_matrix((saved["days_since_last"], matrix.indices, matrix.indptr), shape=shape)
-        model.interactions = InteractionMatrix(matrix, user_ids, item_ids, days_since_last)
-        if "item_embeddings" in saved.files:
-            model.item_embeddings = saved["item_embeddings"]
-    model._load_state(directory)
-    return model
+        embeddings = saved["item_embeddings"] if "item_embeddings" in saved.files else None
+    return InteractionMatrix(matrix, user_ids, item_ids, days_since_last), embeddings
 
 
 def _ranked_frame(

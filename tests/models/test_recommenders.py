@@ -95,11 +95,13 @@ def test_save_and_load_give_identical_recommendations(
 def test_hybrid_members_share_its_saved_interactions(name, checkerboard, checkerboard_embeddings, tmp_path) -> None:
     directory = fitted(name, checkerboard, checkerboard_embeddings).save(tmp_path / name)
     assert [path.relative_to(directory) for path in directory.rglob("interactions.npz")] == [Path("interactions.npz")]
-    if name == "hybrid":  # its text members cannot be loaded onto a model without embeddings
-        text_member = next(directory.glob("components/*-als_text"))
-        without_text = create_recommender("popularity").fit(checkerboard)
-        with pytest.raises(ValueError, match="no item embeddings"):
-            load_recommender(text_member, shared=without_text)
+
+
+def test_a_text_member_refuses_a_composite_without_embeddings(checkerboard, checkerboard_embeddings, tmp_path) -> None:
+    directory = fitted("hybrid", checkerboard, checkerboard_embeddings).save(tmp_path / "hybrid")
+    without_text = create_recommender("popularity").fit(checkerboard)
+    with pytest.raises(ValueError, match="no item embeddings"):
+        load_recommender(next(directory.glob("components/*-als_text")), shared=without_text)
 
 
 @pytest.mark.parametrize("name", sorted(RECOMMENDERS))
