@@ -113,9 +113,8 @@ def serve_nightly(settings: Settings) -> None:
 
     from shopflow.flows.nightly import nightly
 
-    previous_sigterm = signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
-    try:
-        with local_prefect_api(settings), interrupts_with_deadline(SHUTDOWN_GRACE_SECONDS):
+    try:  # the server starts and stops interruptibly; only the serving itself has a deadline (see below)
+        with interrupting_signals(), local_prefect_api(settings), interrupting_signals(SHUTDOWN_GRACE_SECONDS):
             nightly.serve(
                 name="nightly",
                 schedules=[Cron(settings.nightly_cron, timezone=settings.timezone)],
@@ -124,14 +123,12 @@ def serve_nightly(settings: Settings) -> None:
             )
     except KeyboardInterrupt:
         log.info("stopping: interrupted")
-    finally:
-        signal.signal(signal.SIGTERM, previous_sigterm)
 
 
 @contextmanager
-def interrupts_with_deadline(grace_seconds: float) -> Iterator[None]:
-    """Inside the block, SIGINT and SIGTERM raise KeyboardInterrupt, and a shutdown still running ``grace_seconds``
-    after the first of them is interrupted again, like a second Ctrl-C.
+def interrupting_signals(deadline_seconds: float | None = None) -> Iterator[None]:
+    """Inside the block, SIGINT and SIGTERM raise KeyboardInterrupt; with ``deadline_seconds``, a shutdown still
+    running that long after the first of them is interrupted again, like a second Ctrl-C.
 
     Prefect's runner stops through asyncio task cancellation; in one CI run under load it absorbed the cancellation
     and ``shopflow serve`` never exited after Ctrl-C. Leaving the block cancels the deadline, so the server shutdown
@@ -140,11 +137,11 @@ def interrupts_with_deadline(grace_seconds: float) -> Iterator[None]:
     deadline: list[threading.Timer] = []
 
     def interrupt(signum: int, frame: object) -> None:
-        if not deadline:
+        if deadline_seconds is not None and not deadline:
             log.info(
-                "stopping: %s; forcing the stop if it takes over %.0f s", signal.Signals(signum).name, grace_seconds
+                "stopping: %s; forcing the stop if it takes over %.0f s", signal.Signals(signum).name, deadline_seconds
             )
-            timer = threading.Timer(grace_seconds, os.kill, (os.getpid(), signal.SIGINT))
+            timer = threading.Timer(deadline_seconds, os.kill, (os.getpid(), signal.SIGINT))
             timer.daemon = True
             timer.start()
             deadline.append(timer)
@@ -158,7 +155,3 @@ def interrupts_with_deadline(grace_seconds: float) -> Iterator[None]:
             timer.cancel()
         for signum, handler in previous.items():
             signal.signal(signum, handler)
-
-
-def _raise_keyboard_interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt

@@ -101,7 +101,7 @@ def finished_state(api: str, run_id: str) -> str | None:
 STUBBORN_SERVICE = """
 import asyncio, sys
 from contextlib import nullcontext
-from shopflow.server import interrupts_with_deadline
+from shopflow.server import interrupting_signals
 
 async def service():
     print("serving", flush=True)
@@ -110,7 +110,7 @@ async def service():
     except asyncio.CancelledError:
         await asyncio.sleep(3600)
 
-with interrupts_with_deadline(1.0) if sys.argv[1] == "deadline" else nullcontext():
+with interrupting_signals(1.0) if sys.argv[1] == "deadline" else nullcontext():
     asyncio.run(service())
 """
 
