@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import duckdb
+
 from shopflow.settings import Settings
 from shopflow.warehouse import connect
 
@@ -149,16 +151,16 @@ def project_fingerprint(settings: Settings) -> str:
     return digest.hexdigest()
 
 
-def full_refresh_reason(settings: Settings, run_date: date, fingerprint: str) -> str | None:
+def full_refresh_reason(con: duckdb.DuckDBPyConnection, run_date: date, fingerprint: str) -> str | None:
     """Why tonight's build cannot be incremental, or None when it can: the last build finished, used the same dbt
-    project and a run date no later than tonight's (the incremental models then hold exactly that night's rows)."""
-    if not settings.warehouse_path.exists():
-        return "no warehouse yet"
-    with connect(settings) as con:
-        con.execute(_BUILDS_DDL)
-        last = con.execute(
-            "select run_date, project_fingerprint, finished_at from audit.dbt_builds order by started_at desc limit 1"
-        ).fetchone()
+    project and a run date no later than tonight's (the incremental models then hold exactly that night's rows).
+
+    ``con``: a writable connection to the warehouse (``audit.dbt_builds`` is created when missing).
+    """
+    con.execute(_BUILDS_DDL)
+    last = con.execute(
+        "select run_date, project_fingerprint, finished_at from audit.dbt_builds order by started_at desc limit 1"
+    ).fetchone()
     if last is None:
         return "no build recorded"
     last_run_date, last_fingerprint, finished_at = last
@@ -180,16 +182,16 @@ def build_warehouse(settings: Settings, run_date: date, full_refresh: bool = Fal
     fixture rows, not the night's data, so nights skip them; the test suite runs them (:func:`run_unit_tests`).
     """
     fingerprint = project_fingerprint(settings)
-    reason = "requested" if full_refresh else full_refresh_reason(settings, run_date, fingerprint)
-    extra = ["--exclude", "resource_type:unit_test"] + (["--full-refresh"] if reason else [])
     build_id = uuid.uuid4().hex
     with connect(settings) as con:
-        con.execute(_BUILDS_DDL)
+        recorded_reason = full_refresh_reason(con, run_date, fingerprint)
+        reason = "requested" if full_refresh else recorded_reason
         con.execute(
             "insert into audit.dbt_builds (build_id, run_date, project_fingerprint, full_refresh, started_at) "
             "values (?, ?, ?, ?, current_timestamp)",
             [build_id, run_date, fingerprint, reason is not None],
         )
+    extra = ["--exclude", "resource_type:unit_test"] + (["--full-refresh"] if reason else [])
     result = run_dbt(settings, "build", run_date, *extra)
     result.full_refresh_reason = reason
     result.raise_for_failures()

@@ -222,8 +222,9 @@ def test_a_failing_build_names_the_failing_node(tmp_path: Path) -> None:
         ).fetchone()[0]
         assert con.execute("select full_refresh, finished_at from audit.dbt_builds").fetchall() == [(True, None)]
     # the click chain may now hold rows fct_clicks never received: the next build must be full
-    fingerprint = project_fingerprint(settings)
-    assert full_refresh_reason(settings, date(2026, 1, 2), fingerprint) == "the last build did not finish"
+    with connect(settings) as con:
+        reason = full_refresh_reason(con, date(2026, 1, 2), project_fingerprint(settings))
+    assert reason == "the last build did not finish"
 
 
 def test_docs_are_one_offline_html_file_with_the_marts(shop: Settings) -> None:
@@ -323,11 +324,12 @@ def test_incremental_nights_equal_a_full_rebuild(tmp_path: Path) -> None:
 
 def test_full_refresh_when_incremental_state_cannot_be_trusted(shop: Settings) -> None:
     fingerprint = project_fingerprint(shop)
-    assert full_refresh_reason(shop, date(2026, 1, 2), fingerprint) is None
-    assert (
-        full_refresh_reason(shop, date(2026, 1, 2), "another project") == "the dbt project changed since the last build"
-    )
-    assert full_refresh_reason(shop, date(2025, 12, 31), fingerprint) == "run date before the last build's (2026-01-02)"
+    with connect(shop) as con:
+        assert full_refresh_reason(con, date(2026, 1, 2), fingerprint) is None
+        changed = full_refresh_reason(con, date(2026, 1, 2), "another project")
+        assert changed == "the dbt project changed since the last build"
+        earlier = full_refresh_reason(con, date(2025, 12, 31), fingerprint)
+        assert earlier == "run date before the last build's (2026-01-02)"
 
 
 def test_the_build_after_a_failed_one_is_full_so_no_click_is_lost(tmp_path: Path) -> None:
