@@ -30,6 +30,7 @@ from shopflow.publish import publish_snapshot
 from shopflow.registry.champion import champion_config
 from shopflow.registry.lineage import NightLineage
 from shopflow.registry.nightly import log_content_model, register_and_promote, write_champion_recommendations
+from shopflow.registry.retention import prune_model_versions
 from shopflow.report import render_report
 from shopflow.runners import build_task_runner, check_task_runner, shard_count
 from shopflow.settings import Settings
@@ -107,14 +108,15 @@ def recommend_task(settings: Settings, run_date: date) -> tuple[RecommenderStage
 def register_task(
     settings: Settings, run_date: date, result: RecommenderStageResult, dbt_invocation_id: str | None, audit: dict
 ) -> dict:
-    """Log the night in MLflow, register the selected model as challenger, run the promotion gate, and write the
-    champion's recommendations (the published marts always come from ``@champion``)."""
+    """Log the night in MLflow, register the selected model as challenger, run the promotion gate, write the
+    champion's recommendations (the published marts always come from ``@champion``) and prune old versions."""
     with stage("register") as record:
         lineage = NightLineage.from_audit(settings, run_date, dbt_invocation_id, audit)
         decision = register_and_promote(settings, run_date, result, lineage)
         written = write_champion_recommendations(settings, run_date, result)
+        pruned = prune_model_versions(settings)
         record.rows_out = sum(written.values())
-    return {"decision": decision.to_dict(), "written": written, "stage": record.to_dict()}
+    return {"decision": decision.to_dict(), "written": written, "pruned": pruned.to_dict(), "stage": record.to_dict()}
 
 
 @task(name="describe-shard", cache_policy=NO_CACHE)

@@ -7,6 +7,8 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import typer
@@ -22,6 +24,16 @@ def _settings() -> Settings:
     settings = configure_runtime()
     settings.ensure_dirs()
     return settings
+
+
+@contextmanager
+def _exit_on_lookup_error() -> Iterator[None]:
+    """A missing version or champion ends the command with its message and exit status 1, not a traceback."""
+    try:
+        yield
+    except LookupError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(1) from error
 
 
 @models_app.command("list")
@@ -60,7 +72,8 @@ def promote(
     """Make VERSION the champion by hand; takes effect at the next publish of recommendations."""
     from shopflow.registry.manage import promote_version
 
-    decision = promote_version(_settings(), version, reason)
+    with _exit_on_lookup_error():
+        decision = promote_version(_settings(), version, reason)
     typer.echo(f"champion: v{decision.champion_before} → v{decision.champion_after} ({decision.reason})")
 
 
@@ -71,12 +84,22 @@ def rollback(
     """Point the champion back at the one the current champion replaced."""
     from shopflow.registry.manage import rollback_champion
 
-    try:
+    with _exit_on_lookup_error():
         decision = rollback_champion(_settings(), reason)
-    except LookupError as error:
-        typer.echo(str(error), err=True)
-        raise typer.Exit(1) from error
     typer.echo(f"champion: v{decision.champion_before} → v{decision.champion_after} (rolled back)")
+
+
+@models_app.command("prune")
+def prune(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only list what would be deleted.")] = False,
+) -> None:
+    """Delete old versions and their artifacts now, as every night does after registering (retention settings)."""
+    from shopflow.registry.retention import prune_model_versions
+
+    report = prune_model_versions(_settings(), dry_run=dry_run)
+    verb = "would delete" if dry_run else "deleted"
+    deleted = ", ".join(f"v{number}" for number in report.deleted) or "nothing"
+    typer.echo(f"{verb} {deleted} ({report.freed_bytes / 1e6:.1f} MB of artifacts); kept {len(report.kept)} versions")
 
 
 @ui_app.command("mlflow")

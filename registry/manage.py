@@ -8,12 +8,17 @@ and in the version's ``champion.*`` tags, with who made them and why. They take 
 from __future__ import annotations
 
 from datetime import date
+from typing import TYPE_CHECKING
 
 from shopflow.registry.champion import PREVIOUS_CHAMPION_TAG, apply_decision, champion_version
 from shopflow.registry.gate import PromotionDecision
 from shopflow.registry.lineage import LINEAGE_TAGS
 from shopflow.registry.tracking import RECOMMENDER_MODEL_NAME, mlflow_client
 from shopflow.settings import Settings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 LISTED_TAGS = (
     "model_version",
@@ -70,7 +75,7 @@ def promote_version(settings: Settings, version: str, reason: str) -> PromotionD
     if not reason.strip():
         raise ValueError("a manual promotion needs a reason")
     client = mlflow_client(settings)
-    target = client.get_model_version(RECOMMENDER_MODEL_NAME, version)  # raises if it does not exist
+    target = _existing_version(client, version, "promote")
     current = champion_version(client)
     decision = PromotionDecision(
         date.today(), "manual_promote", "manual", str(target.version), str(current.version) if current else None,
@@ -89,8 +94,22 @@ def rollback_champion(settings: Settings, reason: str = "rollback") -> Promotion
     previous = current.tags.get(PREVIOUS_CHAMPION_TAG)
     if not previous:
         raise LookupError(f"v{current.version} replaced no earlier champion: nothing to roll back to")
+    _existing_version(client, previous, "roll back to")
     decision = PromotionDecision(
         date.today(), "rollback", "rolled_back", None, str(current.version), previous, reason=reason,
     )  # fmt: skip
     apply_decision(settings, client, decision)
     return decision
+
+
+def _existing_version(client: MlflowClient, version: str, action: str) -> ModelVersion:
+    """The registered ``version``, or a LookupError saying it does not exist (never registered, or pruned)."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version(RECOMMENDER_MODEL_NAME, version)
+    except MlflowException as missing:
+        raise LookupError(
+            f"cannot {action} v{version}: no such version of {RECOMMENDER_MODEL_NAME} (never registered, or deleted by"
+            " retention: SHOPFLOW_REGISTRY_KEEP_LATEST, SHOPFLOW_REGISTRY_ROLLBACK_DEPTH)"
+        ) from missing

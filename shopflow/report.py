@@ -46,6 +46,7 @@ def render_report(settings: Settings, run_date: date) -> Path:
             metrics=_metrics_section(night_dir / "metrics.json"),
             recommender_skipped=summary.get("recommender", {}).get("skipped"),
             decision=summary.get("registry", {}).get("decision"),
+            pruned=summary.get("registry", {}).get("pruned"),
             history_png=_model_history_chart(settings.reports_dir),
             descriptions=summary.get("descriptions"),
             moderation=summary.get("moderation"),

@@ -66,6 +66,17 @@ class Settings(BaseSettings):
         description="Compare recommender candidates on at most this many users (a uniform sample, all their"
         " events): bounds the comparison's cost on large shops; the night's model is fitted on every user.",
     )
+    registry_keep_latest: int = Field(
+        14,
+        ge=1,
+        description="Registered recommender versions kept after each night, newest first (a night registers one or"
+        " two, ~200 MB each at 10M events); aliased versions and the champion's rollback history are kept as well.",
+    )
+    registry_rollback_depth: int = Field(
+        7,
+        ge=0,
+        description="Earlier champions kept however old, so `shopflow models rollback` can walk back this many times.",
+    )
     mlflow_ui_port: int = Field(5000, description="Port of `shopflow ui mlflow` (bound to 127.0.0.1).")
     task_runner: Literal["local", "dask"] = Field(
         "local",

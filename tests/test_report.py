@@ -136,3 +136,19 @@ def test_the_recommender_section_shows_the_comparison_or_why_there_was_none(sett
     assert "No comparison tonight (refit of the champion&#39;s configuration (als)" in refitted
     assert "<b>als</b>\n(als-2026-01-02-1a2b3c4d) refitted" in refitted and "1,234 users" in refitted
     assert "(selected)" not in refitted and "<th>candidate</th>" not in refitted
+
+
+def test_the_champion_section_names_the_decision_and_the_versions_retention_deleted(settings: Settings) -> None:
+    write_night(settings, "2026-01-03")
+    write_metrics(settings, "2026-01-03", compared=False)
+    night = settings.reports_dir / "2026-01-03" / "nightly.json"
+    decision = {
+        "outcome": "refreshed", "reason": "same configuration, newer data", "promoted": True,
+        "challenger_version": "9", "champion_before": "7", "champion_after": "9", "audit_passed": True,
+        "comparison": None, "margin": 0.005, "mlflow_run_id": "abc123",
+    }  # fmt: skip
+    pruned = {"kept": ["7", "8", "9"], "deleted": ["2", "3"], "freed_bytes": 412_000_000, "dry_run": False}
+    night.write_text(json.dumps(json.loads(night.read_text()) | {"registry": {"decision": decision, "pruned": pruned}}))
+    page = render_report(settings, date(2026, 1, 3)).read_text()
+    assert "<b>refreshed</b>: same configuration, newer data" in page
+    assert "Retention deleted 2 older version(s)\n(v2, v3; 412.0 MB of artifacts)." in page

@@ -1,4 +1,4 @@
-"""A tiny two-taste shop for the registry tests, and a deliberately useless recommender family."""
+"""A tiny two-taste shop for the registry tests, a deliberately useless recommender family, and a night."""
 
 from __future__ import annotations
 
@@ -10,7 +10,12 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from shopflow.models.pipeline import RecommenderStageResult, run_recommender_stage
 from shopflow.models.recommenders.base import Recommender
+from shopflow.registry.gate import PromotionDecision
+from shopflow.registry.lineage import NightLineage, data_snapshot_id
+from shopflow.registry.nightly import register_and_promote, write_champion_recommendations
+from shopflow.settings import Settings
 
 FIRST_DAY = date(2026, 3, 1)
 DAYS = 60
@@ -101,3 +106,19 @@ class RandomFactorsRecommender(Recommender):
 
     def _restore(self, state: dict[str, np.ndarray]) -> None:
         self.user_factors, self.item_factors = state["user_factors"], state["item_factors"]
+
+
+def run_night(
+    settings: Settings, run_date: date, candidates, encoder, audit_passed: bool = True, champion=None
+) -> tuple[RecommenderStageResult, PromotionDecision]:
+    """The flow's order: recommender stage → register and gate → champion's recommendations.
+
+    Without ``champion`` every night compares its candidates; the flow passes the registry's champion.
+    """
+    result = run_recommender_stage(settings, run_date, candidates=candidates, encoder=encoder, champion=champion)
+    lineage = NightLineage(
+        run_date, data_snapshot_id(settings), f"dbt-{run_date:%m%d}", audit_passed, "3 expectations, 0 errors"
+    )
+    decision = register_and_promote(settings, run_date, result, lineage)
+    write_champion_recommendations(settings, run_date, result)
+    return result, decision

@@ -19,36 +19,21 @@ import mlflow
 import pandas as pd
 import psutil
 import pytest
-from registry_shop import FIRST_DAY, LATE_USER, LATE_USER_DAY
+from registry_shop import FIRST_DAY, LATE_USER, LATE_USER_DAY, run_night
 from typer.testing import CliRunner
 
 from shopflow.cli import app
-from shopflow.models.pipeline import run_recommender_stage
 from shopflow.registry import gate
 from shopflow.registry.champion import champion_config, champion_version
 from shopflow.registry.decisions import read_decisions
 from shopflow.registry.gate import RecommenderConfig
-from shopflow.registry.lineage import LINEAGE_TAGS, NightLineage, data_snapshot_id
+from shopflow.registry.lineage import LINEAGE_TAGS, data_snapshot_id
 from shopflow.registry.manage import list_versions, promote_version, rollback_champion
-from shopflow.registry.nightly import log_content_model, register_and_promote, write_champion_recommendations
+from shopflow.registry.nightly import log_content_model, write_champion_recommendations
 from shopflow.registry.tracking import RECOMMENDER_MODEL_NAME, mlflow_client, tracking_uri
 from shopflow.warehouse import connect
 
 NIGHT_1, NIGHT_2, NIGHT_3, NIGHT_4 = (FIRST_DAY + timedelta(days=day) for day in (45, 48, 51, 54))
-
-
-def run_night(settings, run_date, candidates, encoder, audit_passed=True, champion=None):
-    """The flow's order: recommender stage → register and gate → champion's recommendations.
-
-    Without ``champion`` every night compares its candidates; the flow passes the registry's champion.
-    """
-    result = run_recommender_stage(settings, run_date, candidates=candidates, encoder=encoder, champion=champion)
-    lineage = NightLineage(
-        run_date, data_snapshot_id(settings), f"dbt-{run_date:%m%d}", audit_passed, "3 expectations, 0 errors"
-    )
-    decision = register_and_promote(settings, run_date, result, lineage)
-    write_champion_recommendations(settings, run_date, result)
-    return result, decision
 
 
 @pytest.fixture(scope="module")
