@@ -99,7 +99,8 @@ def prune(
     report = prune_model_versions(_settings(), dry_run=dry_run)
     verb = "would delete" if dry_run else "deleted"
     deleted = ", ".join(f"v{number}" for number in report.deleted) or "nothing"
-    typer.echo(f"{verb} {deleted} ({report.freed_bytes / 1e6:.1f} MB of artifacts); kept {len(report.kept)} versions")
+    kept = f"{len(report.kept)} version{'' if len(report.kept) == 1 else 's'}"
+    typer.echo(f"{verb} {deleted} ({report.freed_bytes / 1e6:.1f} MB of artifacts); kept {kept}")
 
 
 @ui_app.command("mlflow")

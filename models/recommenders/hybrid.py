@@ -89,8 +89,15 @@ class HybridRecommender(Recommender):
             del self._reusable
 
     def _fit(self) -> None:
-        self.members = [self._fitted_member(name) for name in self.params.components]
-        self.member_known_items = [member.known_items() for member in self.members]
+        """Fit every component that carries weight (all of them before tuning); a zero-weight one stays None."""
+        self.members = [
+            self._fitted_member(name) if weight else None
+            for name, weight in zip(self.params.components, self.weights, strict=True)
+        ]
+        self._index_known_items()
+
+    def _index_known_items(self) -> None:
+        self.member_known_items = [member.known_items() if member else None for member in self.members]
 
     def _fitted_member(self, name: str) -> Recommender:
         """Component ``name`` fitted on this model's interactions: reused when an identical one was given."""
@@ -117,7 +124,13 @@ class HybridRecommender(Recommender):
         return fused
 
     def tune_post_fit(self, validation: EvaluationTargets) -> None:
-        """Choose the weights by coordinate ascent on validation NDCG@10 (a user sample bounds memory)."""
+        """Choose the weights by coordinate ascent on validation NDCG@10 (a user sample bounds memory).
+
+        Tunes a hybrid fitted without weights, so with every member; a refit with the tuned weights then fits only
+        the members that carry weight.
+        """
+        if any(member is None for member in self.members):
+            raise ValueError("tune_post_fit needs every member fitted: fit the hybrid without weights first")
         n_users = min(validation.n_users, max(1, TUNING_CELLS // self.fitted.n_items))
         sample = np.sort(np.random.default_rng(TUNING_SEED).choice(validation.n_users, n_users, replace=False))
         rows, relevant = validation.user_rows[sample], validation.relevant[sample]
@@ -136,14 +149,15 @@ class HybridRecommender(Recommender):
 
     def _save_state(self, directory: Path) -> None:
         for index, member in enumerate(self.members):
-            member.save(directory / "components" / f"{index}-{member.name}", shares_data=True)
+            if member is not None:
+                member.save(directory / "components" / f"{index}-{member.name}", shares_data=True)
 
     def _load_state(self, directory: Path) -> None:
         self.members = [
-            load_recommender(directory / "components" / f"{index}-{name}", shared=self)
-            for index, name in enumerate(self.params.components)
+            load_recommender(directory / "components" / f"{index}-{name}", shared=self) if weight else None
+            for index, (name, weight) in enumerate(zip(self.params.components, self.weights, strict=True))
         ]
-        self.member_known_items = [member.known_items() for member in self.members]
+        self._index_known_items()
 
 
 @register

@@ -97,6 +97,29 @@ def test_hybrid_members_share_its_saved_interactions(name, checkerboard, checker
     assert [path.relative_to(directory) for path in directory.rglob("interactions.npz")] == [Path("interactions.npz")]
 
 
+def test_a_tuned_hybrid_fits_saves_and_loads_only_the_members_with_weight(
+    checkerboard, checkerboard_embeddings, tmp_path
+) -> None:
+    # weights as tuning leaves them: content and popularity carry none
+    hybrid = create_recommender("hybrid", weights=(0.5, 0.0, 1.0, 0.0)).fit(checkerboard, checkerboard_embeddings)
+    assert [member is None for member in hybrid.members] == [False, True, False, True]
+    als_text, ease = (fitted(name, checkerboard, checkerboard_embeddings) for name in ("als_text", "ease"))
+    rows = np.arange(checkerboard.n_users)
+    seen = checkerboard.user_items.toarray() > 0
+    by_hand = sum(
+        np.float32(weight) * standardise(member.score_users(rows), member.known_items(), seen)
+        for weight, member in ((0.5, als_text), (1.0, ease))
+    )
+    np.testing.assert_allclose(hybrid.score_users(rows), by_hand, rtol=1e-5, atol=1e-5)
+
+    directory = hybrid.save(tmp_path / "hybrid")
+    assert sorted(path.name for path in (directory / "components").iterdir()) == ["0-als_text", "2-ease"]
+    loaded = load_recommender(directory)
+    pd.testing.assert_frame_equal(loaded.recommend(k=5), hybrid.recommend(k=5))
+    with pytest.raises(ValueError, match="needs every member fitted"):
+        hybrid.tune_post_fit(None)
+
+
 def test_a_text_member_refuses_a_composite_without_embeddings(checkerboard, checkerboard_embeddings, tmp_path) -> None:
     directory = fitted("hybrid", checkerboard, checkerboard_embeddings).save(tmp_path / "hybrid")
     without_text = create_recommender("popularity").fit(checkerboard)
