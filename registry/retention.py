@@ -103,18 +103,28 @@ def logged_model_id(version: ModelVersion) -> str | None:
 
 
 def _delete_logged_model(client: MlflowClient, model_id: str, location: str) -> None:
-    """Mark the logged model deleted, then remove its artifacts at ``location`` (what ``mlflow gc`` would do)."""
+    """Mark the logged model deleted, then remove its artifacts at ``location`` (what ``mlflow gc`` would do).
+
+    In a local store the model's own folder (``models/<model_id>``, which held only the artifacts) goes too.
+    """
     from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
 
     client.delete_logged_model(model_id)
     get_artifact_repository(location).delete_artifacts()
+    folder = _local_folder(location)
+    if folder is not None and folder.parent.name == model_id and not any(folder.parent.iterdir()):
+        folder.parent.rmdir()
 
 
 def _local_bytes(location: str | None) -> int:
     """Size of the artifacts at ``location`` when they are local files (0 for none or a remote store)."""
+    folder = _local_folder(location)
+    return 0 if folder is None else sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
+def _local_folder(location: str | None) -> Path | None:
+    """The folder of a ``file:`` (or plain path) artifact location; None for none or a remote store."""
     if location is None:
-        return 0
+        return None
     parsed = urlparse(location)
-    if parsed.scheme not in ("", "file"):
-        return 0
-    return sum(path.stat().st_size for path in Path(url2pathname(parsed.path)).rglob("*") if path.is_file())
+    return Path(url2pathname(parsed.path)) if parsed.scheme in ("", "file") else None
