@@ -109,6 +109,8 @@ def _existing_version(client: MlflowClient, version: str, action: str) -> ModelV
     try:
         return client.get_model_version(RECOMMENDER_MODEL_NAME, version)
     except MlflowException as missing:
+        if missing.error_code != "RESOURCE_DOES_NOT_EXIST":
+            raise
         raise LookupError(
             f"cannot {action} v{version}: no such version of {RECOMMENDER_MODEL_NAME} (never registered, or deleted by"
             " retention: SHOPFLOW_REGISTRY_KEEP_LATEST, SHOPFLOW_REGISTRY_ROLLBACK_DEPTH)"
