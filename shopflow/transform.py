@@ -155,9 +155,8 @@ def full_refresh_reason(con: duckdb.DuckDBPyConnection, run_date: date, fingerpr
     """Why tonight's build cannot be incremental, or None when it can: the last build finished, used the same dbt
     project and a run date no later than tonight's (the incremental models then hold exactly that night's rows).
 
-    ``con``: a writable connection to the warehouse (``audit.dbt_builds`` is created when missing).
+    ``con``: a connection to a warehouse that has ``audit.dbt_builds`` (:func:`build_warehouse` creates it).
     """
-    con.execute(_BUILDS_DDL)
     last = con.execute(
         "select run_date, project_fingerprint, finished_at from audit.dbt_builds order by started_at desc limit 1"
     ).fetchone()
@@ -184,8 +183,8 @@ def build_warehouse(settings: Settings, run_date: date, full_refresh: bool = Fal
     fingerprint = project_fingerprint(settings)
     build_id = uuid.uuid4().hex
     with connect(settings) as con:
-        recorded_reason = full_refresh_reason(con, run_date, fingerprint)
-        reason = "requested" if full_refresh else recorded_reason
+        con.execute(_BUILDS_DDL)
+        reason = "requested" if full_refresh else full_refresh_reason(con, run_date, fingerprint)
         con.execute(
             "insert into audit.dbt_builds (build_id, run_date, project_fingerprint, full_refresh, started_at) "
             "values (?, ?, ?, ?, current_timestamp)",
