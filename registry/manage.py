@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from shopflow.registry.champion import PREVIOUS_CHAMPION_TAG, apply_decision, champion_version
 from shopflow.registry.gate import PromotionDecision
 from shopflow.registry.lineage import LINEAGE_TAGS
-from shopflow.registry.tracking import RECOMMENDER_MODEL_NAME, mlflow_client
+from shopflow.registry.tracking import RECOMMENDER_MODEL_NAME, mlflow_client, recommender_versions
 from shopflow.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ LISTED_TAGS = (
 def list_versions(settings: Settings) -> list[dict]:
     """Every registered version, newest first: aliases, key metrics and lineage (:data:`LISTED_TAGS`)."""
     client = mlflow_client(settings)
-    versions = client.search_model_versions(f"name = '{RECOMMENDER_MODEL_NAME}'")
+    versions = recommender_versions(client)
     if not versions:
         return []
     aliases = client.get_registered_model(RECOMMENDER_MODEL_NAME).aliases  # search results carry none

@@ -61,6 +61,7 @@ from shopflow.registry.tracking import (
     ensure_registered_model,
     mlflow_client,
     nightly_experiment_id,
+    recommender_versions,
 )
 from shopflow.settings import Settings
 from shopflow.warehouse import connect
@@ -455,7 +456,7 @@ def _log_evaluation_plot(stage_result: RecommenderStageResult, comparison: Paire
 # ---------- helpers
 def _registered_version(client: MlflowClient, model_version_label: str) -> ModelVersion | None:
     """The registered version already holding this exact model (a re-run of the night), if any."""
-    versions = client.search_model_versions(f"name = '{RECOMMENDER_MODEL_NAME}'")
+    versions = recommender_versions(client)
     matches = [v for v in versions if v.tags.get(MODEL_VERSION_TAG) == model_version_label]
     return min(matches, key=lambda v: int(v.version)) if matches else None
 

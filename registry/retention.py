@@ -20,7 +20,7 @@ from urllib.parse import urlparse
 from urllib.request import url2pathname
 
 from shopflow.registry.champion import PREVIOUS_CHAMPION_TAG
-from shopflow.registry.tracking import CHAMPION, RECOMMENDER_MODEL_NAME, mlflow_client
+from shopflow.registry.tracking import CHAMPION, RECOMMENDER_MODEL_NAME, mlflow_client, recommender_versions
 from shopflow.settings import Settings
 
 if TYPE_CHECKING:
@@ -35,7 +35,6 @@ class PruneReport:
     kept: list[str]
     deleted: list[str]
     freed_bytes: int
-    dry_run: bool
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,8 +56,8 @@ def retained_versions(
     kept = set(newest) | (aliased & previous_champion.keys())
     version = champion
     for _ in range(rollback_depth):
-        version = previous_champion.get(version) if version is not None else None
-        if version is None or version not in previous_champion:
+        version = previous_champion.get(version)
+        if version not in previous_champion:  # no predecessor, or one already deleted
             break
         kept.add(version)
     return kept
@@ -67,9 +66,9 @@ def retained_versions(
 def prune_model_versions(settings: Settings, dry_run: bool = False) -> PruneReport:
     """Delete the versions :func:`retained_versions` does not keep, with their logged models and artifacts."""
     client = mlflow_client(settings)
-    versions = {str(v.version): v for v in client.search_model_versions(f"name = '{RECOMMENDER_MODEL_NAME}'")}
-    if not versions:
-        return PruneReport([], [], 0, dry_run)
+    versions = {str(v.version): v for v in recommender_versions(client)}
+    if not versions:  # nothing registered yet (the registered model itself may not exist)
+        return PruneReport([], [], 0)
     aliases = client.get_registered_model(RECOMMENDER_MODEL_NAME).aliases
     champion = aliases.get(CHAMPION)
     kept = retained_versions(
@@ -91,14 +90,14 @@ def prune_model_versions(settings: Settings, dry_run: bool = False) -> PruneRepo
             client.delete_model_version(RECOMMENDER_MODEL_NAME, number)
             if location is not None:
                 _delete_logged_model(client, model_id, location)
-    return PruneReport(sorted(kept, key=int), doomed, freed, dry_run)
+    return PruneReport(sorted(kept, key=int), doomed, freed)
 
 
 def logged_model_id(version: ModelVersion) -> str | None:
     """The id of the logged model a version was registered from (its source ``models:/m-...``), if any."""
-    source = version.source or ""
     if version.model_id:
         return version.model_id
+    source = version.source or ""
     return source.removeprefix("models:/") if source.startswith("models:/m-") else None
 
 

@@ -11,6 +11,7 @@ from shopflow.settings import Settings
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
 
 EXPERIMENT_NAME = "shopflow-nightly"
 RECOMMENDER_MODEL_NAME = "shopflow-recommender"
@@ -59,3 +60,8 @@ def ensure_registered_model(client: MlflowClient) -> None:
             RECOMMENDER_MODEL_NAME,
             description="The shop's recommender: one version per night; @champion feeds marts.recommendations.",
         )
+
+
+def recommender_versions(client: MlflowClient) -> list[ModelVersion]:
+    """Every registered version of ``shopflow-recommender``, with its tags (search results carry no aliases)."""
+    return list(client.search_model_versions(f"name = '{RECOMMENDER_MODEL_NAME}'"))

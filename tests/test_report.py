@@ -147,7 +147,7 @@ def test_the_champion_section_names_the_decision_and_the_versions_retention_dele
         "challenger_version": "9", "champion_before": "7", "champion_after": "9", "audit_passed": True,
         "comparison": None, "margin": 0.005, "mlflow_run_id": "abc123",
     }  # fmt: skip
-    pruned = {"kept": ["7", "8", "9"], "deleted": ["2", "3"], "freed_bytes": 412_000_000, "dry_run": False}
+    pruned = {"kept": ["7", "8", "9"], "deleted": ["2", "3"], "freed_bytes": 412_000_000}
     night.write_text(json.dumps(json.loads(night.read_text()) | {"registry": {"decision": decision, "pruned": pruned}}))
     page = render_report(settings, date(2026, 1, 3)).read_text()
     assert "<b>refreshed</b>: same configuration, newer data" in page

@@ -1,7 +1,10 @@
-"""Model-version retention: which versions are kept, and a real prune of a registry three nights old."""
+"""Model-version retention: which versions are kept, and a real prune of a registry three nights old.
+
+The module's registry is shared: the dry run comes first, the test that deletes comes last."""
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import urlparse
@@ -16,7 +19,7 @@ from shopflow.registry import gate
 from shopflow.registry.manage import promote_version, rollback_champion
 from shopflow.registry.nightly import write_champion_recommendations
 from shopflow.registry.retention import logged_model_id, prune_model_versions, retained_versions
-from shopflow.registry.tracking import RECOMMENDER_MODEL_NAME, mlflow_client
+from shopflow.registry.tracking import RECOMMENDER_MODEL_NAME, mlflow_client, recommender_versions
 
 NIGHT_1, NIGHT_2, NIGHT_3 = (FIRST_DAY + timedelta(days=day) for day in (45, 48, 51))
 
@@ -60,9 +63,24 @@ def registry_three_nights_old(shop_settings, minilm, random_factors):
 def artifact_folders(settings) -> dict[str, Path]:
     """Every registered version → the folder of its logged model's artifacts."""
     client = mlflow_client(settings)
-    versions = client.search_model_versions(f"name = '{RECOMMENDER_MODEL_NAME}'")
-    locations = {str(v.version): client.get_logged_model(logged_model_id(v)).artifact_location for v in versions}
+    locations = {
+        str(v.version): client.get_logged_model(logged_model_id(v)).artifact_location
+        for v in recommender_versions(client)
+    }
     return {number: Path(urlparse(location).path) for number, location in locations.items()}
+
+
+def test_models_prune_dry_run_lists_what_it_would_delete(registry_three_nights_old) -> None:
+    env = {
+        "SHOPFLOW_HOME": str(registry_three_nights_old.home),
+        "SHOPFLOW_REGISTRY_KEEP_LATEST": "1",
+        "SHOPFLOW_REGISTRY_ROLLBACK_DEPTH": "1",
+    }
+    planned = CliRunner().invoke(app, ["models", "prune", "--dry-run"], env=env)
+    assert planned.exit_code == 0, planned.output
+    assert re.fullmatch(r"would delete v1 \(\d+\.\d MB of artifacts\); kept 3 versions\n", planned.output)
+    refused = CliRunner().invoke(app, ["models", "promote", "99", "--reason", "typo"], env=env)
+    assert refused.exit_code == 1 and "cannot promote v99: no such version" in refused.output
 
 
 def test_a_prune_deletes_old_versions_with_their_artifacts_and_keeps_rollback_working(registry_three_nights_old):
@@ -95,12 +113,3 @@ def test_a_prune_deletes_old_versions_with_their_artifacts_and_keeps_rollback_wo
     with pytest.raises(LookupError, match="cannot promote v1"):
         promote_version(settings, "1", "the old popularity model")
     assert promote_version(settings, "4", "back to the refit").champion_after == "4"
-
-
-def test_models_prune_reports_what_it_would_delete(registry_three_nights_old) -> None:
-    env = {"SHOPFLOW_HOME": str(registry_three_nights_old.home), "SHOPFLOW_REGISTRY_KEEP_LATEST": "1"}
-    planned = CliRunner().invoke(app, ["models", "prune", "--dry-run"], env=env)
-    assert planned.exit_code == 0, planned.output
-    assert "would delete" in planned.output and "kept 3 versions" in planned.output
-    refused = CliRunner().invoke(app, ["models", "promote", "1", "--reason", "gone"], env=env)
-    assert refused.exit_code == 1 and "no such version" in refused.output
