@@ -97,7 +97,7 @@ class HybridRecommender(Recommender):
         self._index_known_items()
 
     def _index_known_items(self) -> None:
-        self.member_known_items = [member.known_items() if member else None for member in self.members]
+        self.member_known_items = [member.known_items() if member is not None else None for member in self.members]
 
     def _fitted_member(self, name: str) -> Recommender:
         """Component ``name`` fitted on this model's interactions: reused when an identical one was given."""
