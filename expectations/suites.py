@@ -59,6 +59,11 @@ DUPLICATE_KEYS = {
     "products": ("product_id",),
     "reviews": ("review_id",),
 }
+#: The facts' foreign keys: fact → (column, the dimension it must be a key of).
+FOREIGN_KEYS = {
+    fact: (("product_id", "dim_products"), ("user_id", "dim_users"))
+    for fact in ("fct_order_lines", "fct_clicks", "fct_reviews")
+}
 
 
 @dataclass(frozen=True)
@@ -299,17 +304,17 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
     def between(column: str, **bounds: float) -> gxe.Expectation:
         return _expect(gxe.ExpectColumnValuesToBeBetween, ERROR, f"{column} in {_interval(**bounds)}", column, **bounds)
 
-    def known(column: str, dimension: str, fact: str) -> gxe.Expectation:
-        """Referential integrity: every (non-null) ``column`` value of ``fact`` is a key of the dimension table.
-
-        The value set is the dimension's keys that occur in tonight's ``fact`` rows: the same verdict and unexpected
-        values as all keys, but its size follows tonight's data, not the dimension (GX re-serialises an
-        expectation's arguments thousands of times per validation: with 107,000 user ids that was 85 s).
-        """
-        keys = pd.Index(marts[dimension][column].dropna().unique())
-        occurring = keys.intersection(pd.Index(marts[fact][column].dropna().unique())).sort_values().tolist()
-        description = f"{column} is in {dimension} (referential integrity)"
-        return _expect(gxe.ExpectColumnValuesToBeInSet, ERROR, description, column, value_set=occurring)
+    def references(fact: str) -> list[gxe.Expectation]:
+        """Referential integrity: each foreign key of ``fact`` has no value outside its dimension's keys."""
+        return [
+            _expect(
+                gxe.ExpectColumnValuesToBeNull,
+                ERROR,
+                f"{column} is in {dimension} (referential integrity)",
+                _unknown_keys_column(column, dimension),
+            )
+            for column, dimension in FOREIGN_KEYS[fact]
+        ]
 
     tables = {
         "fct_order_lines": (
@@ -317,8 +322,7 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
             [
                 *key("order_line_key"),
                 *not_null("order_id", "user_id", "product_id", "quantity", "unit_price", "ordered_at"),
-                known("product_id", "dim_products", "fct_order_lines"),
-                known("user_id", "dim_users", "fct_order_lines"),
+                *references("fct_order_lines"),
             ],
         ),
         "fct_clicks": (
@@ -333,8 +337,7 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
                     "event_type",
                     value_set=list(CLICK_EVENT_TYPES),
                 ),
-                known("product_id", "dim_products", "fct_clicks"),
-                known("user_id", "dim_users", "fct_clicks"),
+                *references("fct_clicks"),
             ],
         ),
         "fct_reviews": (
@@ -343,8 +346,7 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
                 *key("review_id"),
                 *not_null("product_id", "body", "created_at"),
                 between("rating", min_value=1, max_value=5),
-                known("product_id", "dim_products", "fct_reviews"),
-                known("user_id", "dim_users", "fct_reviews"),
+                *references("fct_reviews"),
             ],
         ),
         "dim_products": (
@@ -362,9 +364,34 @@ def mart_suites(marts: dict[str, pd.DataFrame], limits: CleaningLimits) -> list[
         ),
     }
     return [
-        Suite(f"marts.{table}", entity, marts[table], expectations, index_columns=(marts[table].columns[0],))
+        Suite(
+            f"marts.{table}",
+            entity,
+            _with_unknown_keys(marts, table),
+            expectations,
+            index_columns=(marts[table].columns[0],),
+        )
         for table, (entity, expectations) in tables.items()
     ]
+
+
+def _unknown_keys_column(column: str, dimension: str) -> str:
+    return f"{column}_not_in_{dimension}"
+
+
+def _with_unknown_keys(marts: dict[str, pd.DataFrame], table: str) -> pd.DataFrame:
+    """``marts[table]`` plus, per foreign key, a column holding the key where it is not in the dimension (null
+    elsewhere): the referential-integrity check is a null check whose unexpected values are the unknown keys.
+
+    Not a GX value set: GX re-serialises an expectation's arguments thousands of times per validation, so a set of
+    tonight's 18,000 user ids made one suite take 2.7 s instead of 0.2 s (all 107,000 users: 85 s).
+    """
+    frame = marts[table]
+    derived = {}
+    for column, dimension in FOREIGN_KEYS.get(table, ()):
+        values = frame[column]  # a null key (an anonymous review) stays null: not unknown
+        derived[_unknown_keys_column(column, dimension)] = values.where(~values.isin(marts[dimension][column]))
+    return frame.assign(**derived)
 
 
 def quarantine_suites(

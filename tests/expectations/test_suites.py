@@ -309,22 +309,32 @@ def test_mart_keys_and_referential_integrity_are_errors(suites, limits) -> None:
     outcomes = suites.validate(suites.mart_suites(marts(fct_order_lines=broken), limits))
     assert failures(outcomes) == {
         ("expect_column_values_to_be_unique", "order_line_key", "error"),
-        ("expect_column_values_to_be_in_set", "product_id", "error"),
+        ("expect_column_values_to_be_null", "product_id_not_in_dim_products", "error"),
     }
-    unknown = next(o for o in outcomes if o.expectation_type == "expect_column_values_to_be_in_set" and not o.success)
-    assert (unknown.suite, unknown.entity, unknown.unexpected_examples) == (
+    unknown = next(o for o in outcomes if o.expectation_type == "expect_column_values_to_be_null" and not o.success)
+    assert (unknown.suite, unknown.entity, unknown.description) == (
         "marts.fct_order_lines",
         "orders",
-        [{"product_id": "P9", "order_line_key": "1:1"}],
+        "product_id is in dim_products (referential integrity)",
+    )
+    assert (unknown.unexpected_count, unknown.unexpected_examples) == (
+        1,
+        [{"product_id_not_in_dim_products": "P9", "order_line_key": "1:1"}],
     )
 
 
 def test_a_fact_whose_every_key_is_unknown_fails_referential_integrity(suites, limits) -> None:
     lines = marts()["fct_order_lines"].assign(user_id="U404")  # no user of tonight's lines is in dim_users
     outcomes = suites.validate(suites.mart_suites(marts(fct_order_lines=lines), limits))
-    assert failures(outcomes) == {("expect_column_values_to_be_in_set", "user_id", "error")}
-    unknown = next(o for o in outcomes if o.column == "user_id" and not o.success)
-    assert unknown.unexpected_examples[0]["user_id"] == "U404"
+    assert failures(outcomes) == {("expect_column_values_to_be_null", "user_id_not_in_dim_users", "error")}
+    unknown = next(o for o in outcomes if o.column == "user_id_not_in_dim_users" and not o.success)
+    assert unknown.unexpected_examples[0]["user_id_not_in_dim_users"] == "U404"
+
+
+def test_an_anonymous_review_is_not_an_unknown_user(suites, limits) -> None:
+    reviews = marts()["fct_reviews"]
+    anonymous = pd.concat([reviews, reviews.assign(review_id="R2", user_id=None)], ignore_index=True)
+    assert failures(suites.validate(suites.mart_suites(marts(fct_reviews=anonymous), limits))) == set()
 
 
 def shares(*rows: tuple[str, str, int, float]) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -373,7 +383,7 @@ def test_fact_users_must_be_in_dim_users(suites, limits) -> None:
     (orphan,) = [o for o in outcomes if not o.success]
     assert (orphan.suite, orphan.column, orphan.severity, orphan.unexpected_examples) == (
         "marts.fct_clicks",
-        "user_id",
+        "user_id_not_in_dim_users",
         "error",
-        [{"user_id": "U7", "click_key": "2:2"}],
+        [{"user_id_not_in_dim_users": "U7", "click_key": "2:2"}],
     )
