@@ -118,11 +118,11 @@ class InteractionMatrix:
 
     def user_rows(self, user_ids: np.ndarray) -> np.ndarray:
         """Row of each id in ``user_ids`` (−1 where the user is not in the matrix)."""
-        return _positions(self.user_ids, user_ids)
+        return positions(self.user_ids, user_ids)
 
     def item_columns(self, item_ids: np.ndarray) -> np.ndarray:
         """Column of each id in ``item_ids`` (−1 where the item is not in the matrix)."""
-        return _positions(self.item_ids, item_ids)
+        return positions(self.item_ids, item_ids)
 
     def item_user_counts(self, within_days: int | None = None) -> np.ndarray:
         """Number of users who interacted with each item (in the window's last ``within_days`` days when given)."""
@@ -139,7 +139,7 @@ class InteractionMatrix:
     def from_frame(cls, frame: pd.DataFrame, item_ids: np.ndarray) -> InteractionMatrix:
         """From (user_id, product_id, weight) rows over the item vocabulary ``item_ids``; users sorted by id."""
         user_ids, user_rows = np.unique(frame["user_id"].to_numpy(dtype=str), return_inverse=True)
-        columns = _positions(item_ids, frame["product_id"].to_numpy(dtype=str))
+        columns = positions(item_ids, frame["product_id"].to_numpy(dtype=str))
         if (columns < 0).any():
             raise ValueError("interactions with products outside the item vocabulary")
         matrix = sparse.csr_matrix(
@@ -277,17 +277,17 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _positions_in(vocabulary: np.ndarray, values: pd.Series) -> np.ndarray:
-    """:func:`_positions` of a column's values; a categorical column is looked up once per category."""
+    """:func:`positions` of a column's values; a categorical column is looked up once per category."""
     if isinstance(values.dtype, pd.CategoricalDtype):
-        per_category = np.append(_positions(vocabulary, values.cat.categories.to_numpy()), -1)
+        per_category = np.append(positions(vocabulary, values.cat.categories.to_numpy()), -1)
         return per_category[values.cat.codes.to_numpy()]
-    return _positions(vocabulary, values.to_numpy())
+    return positions(vocabulary, values.to_numpy())
 
 
-def _positions(vocabulary: np.ndarray, ids: np.ndarray) -> np.ndarray:
+def positions(vocabulary: np.ndarray, ids: np.ndarray) -> np.ndarray:
     """Index of each of ``ids`` in ``vocabulary`` (any order; −1 when absent; the first of repeated entries)."""
     index = pd.Index(np.asarray(vocabulary, dtype=str))
     first = ~index.duplicated()
     codes = index[first].get_indexer(np.asarray(ids))  # hashing, not a sort of every id
-    positions = np.append(np.flatnonzero(first), -1)  # code −1 (absent) picks the trailing −1
-    return positions[codes].astype(np.int64)
+    first_positions = np.append(np.flatnonzero(first), -1)  # code −1 (absent) picks the trailing −1
+    return first_positions[codes].astype(np.int64)

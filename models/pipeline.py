@@ -10,7 +10,8 @@
    (:mod:`.tuning`), refits it on train with the chosen parameters and evaluates it on the holdout
    (:mod:`.evaluation`, which documents the protocol); selects the best *validation* NDCG@10 (the holdout only
    reports);
-5. fits the selected (or the champion's) configuration on all events up to the run date and computes
+5. fits the selected (or the champion's) configuration on all events up to the run date (a refit night's ALS
+   starts from the previous night's factors, :mod:`.recommenders.warm_start`, and keeps tonight's) and computes
    ``recommendations`` (top 20 per active user, seen items excluded) and ``similar_products`` (top 20 per
    product, cold products included);
 6. writes ``<reports_dir>/<run_date>/metrics.json`` and returns the fitted model, both frames and the metrics.
@@ -39,6 +40,7 @@ from shopflow.models.embeddings import EmbeddingCache, MiniLMEncoder, TextEncode
 from shopflow.models.evaluation import BOOTSTRAP_RESAMPLES, EvaluationTargets, K, UserMetrics, evaluate
 from shopflow.models.interactions import EventLog, InteractionMatrix, InteractionWeights, read_daily_events
 from shopflow.models.recommenders import Recommender, create_recommender
+from shopflow.models.recommenders.warm_start import FactorStore, WarmStart
 from shopflow.models.selection import COMPARE, RecommenderConfig, SelectionPlan, plan_selection
 from shopflow.models.split import DEFAULT_HOLDOUT_DAYS, DEFAULT_VALIDATION_DAYS, TemporalSplit
 from shopflow.models.tuning import TuningResult, tune_recommender, tuning_order
@@ -273,7 +275,13 @@ def run_recommender_stage(
         text_params = plan.text_params(TEXT_FALLBACK)
 
     refit_started = time.perf_counter()
-    model = create_recommender(family, **params).fit(everything, embedded.vectors)
+    factor_store = FactorStore(settings.recommender_factors_dir)
+    model = create_recommender(family, **params).fit(
+        everything, embedded.vectors, warm_start=_warm_start(factor_store, plan, run_date, settings)
+    )
+    factors = model.factors(run_date)
+    if factors is not None:
+        factor_store.keep(factors)
     version = model_version(model, run_date)
     recommendations = recommendations_frame(model, active_users(everything), run_date, version)
     text_model = None
@@ -324,6 +332,11 @@ def run_recommender_stage(
             "version": version,
             "params": params,
             "validation_ndcg@10": validation_ndcg,
+            "warm_start": (
+                {"from": model.warm_started_from.isoformat(), "iterations": settings.recommender_warm_start_iterations}
+                if model.warm_started_from
+                else None
+            ),
         },
         "outputs": {
             "active_days": ACTIVE_DAYS,
@@ -363,6 +376,14 @@ def run_recommender_stage(
     )
 
 
+def _warm_start(factor_store: FactorStore, plan: SelectionPlan, run_date: date, settings: Settings) -> WarmStart | None:
+    """A refit night starts from the newest earlier night's factors; a comparison night from random factors."""
+    if plan.mode == COMPARE or settings.recommender_warm_start_iterations == 0:
+        return None
+    factors = factor_store.latest_before(run_date)
+    return WarmStart(factors, settings.recommender_warm_start_iterations) if factors is not None else None
+
+
 def active_users(matrix: InteractionMatrix, active_days: int = ACTIVE_DAYS) -> np.ndarray:
     """Ids of the users whose latest interaction is within the matrix window's last ``active_days`` days."""
     if matrix.days_since_last is None:
@@ -383,6 +404,8 @@ def model_version(model: Recommender, run_date: date) -> str:
         "interactions": int(matrix.user_items.nnz),
         "weight_sum": round(float(matrix.user_items.sum()), 3),
     }
+    if model.warm_started_from is not None:  # the same data and parameters, fitted from other starting factors
+        fingerprint["warm_started_from"] = model.warm_started_from.isoformat()
     digest = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=_json_default).encode()).hexdigest()
     return f"{model.name}-{run_date:%Y%m%d}-{digest[:8]}"
 

@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         description="Also compare when the user × product interactions grew by more than this share since the last"
         " comparison.",
     )
+    recommender_warm_start_iterations: int = Field(
+        2,
+        ge=0,
+        description="ALS iterations of a refit night, which starts from the previous night's factors (converged"
+        " in 1–2: one more day barely moves them); 0: refits start from random factors and run all of the model's"
+        " iterations. Comparison nights always start from random factors.",
+    )
     recommender_max_users: int = Field(
         20_000,
         ge=10,
@@ -156,6 +163,11 @@ class Settings(BaseSettings):
     @cached_property
     def cache_dir(self) -> Path:
         return self.home / "cache"
+
+    @cached_property
+    def recommender_factors_dir(self) -> Path:
+        """The newest nights' ALS factors (``<run date>.npz``), where the next refit night starts from."""
+        return self.cache_dir / "recommender-factors"
 
     @cached_property
     def reports_dir(self) -> Path:

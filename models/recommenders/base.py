@@ -25,6 +25,7 @@ import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -38,6 +39,7 @@ from shopflow.models.ranking import in_batches, mask_seen, top_k
 
 if TYPE_CHECKING:
     from shopflow.models.evaluation import EvaluationTargets
+    from shopflow.models.recommenders.warm_start import Factors, WarmStart
 
 RECOMMENDERS: dict[str, type[Recommender]] = {}
 
@@ -63,6 +65,7 @@ class Recommender(ABC):
         self.params = self.Params(**{key: tuple(v) if isinstance(v, list) else v for key, v in params.items()})
         self.interactions: InteractionMatrix | None = None
         self.item_embeddings: np.ndarray | None = None
+        self.warm_started_from: date | None = None  # night of the factors the last fit started from (None: random)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.params})"
@@ -96,19 +99,31 @@ class Recommender(ABC):
         interactions: InteractionMatrix,
         item_embeddings: np.ndarray | None = None,
         reuse: Mapping[str, Recommender] | None = None,
+        warm_start: WarmStart | None = None,
     ) -> Self:
         """Fit on ``interactions``; ``item_embeddings`` (n_items × d, rows aligned with its items) for text models.
 
         ``reuse``: recommenders already fitted on this same ``interactions`` object, by family name; composite
         models (the hybrid) take a member from it instead of refitting it when its hyper-parameters match.
+        ``warm_start``: factors of an earlier night; a family that can (ALS, with factors of its shape) starts from
+        them and runs ``warm_start.iterations`` iterations, the others ignore it (``warm_started_from`` says which).
         """
         if self.uses_text:
             if item_embeddings is None or len(item_embeddings) != interactions.n_items:
                 raise ValueError(f"{self.name} needs one text embedding per item of the matrix")
             self.item_embeddings = np.asarray(item_embeddings, dtype=np.float32)
         self.interactions = interactions
-        self._fit()
+        self._warm_start = warm_start
+        try:
+            self._fit()
+        finally:
+            del self._warm_start
         return self
+
+    def factors(self, fitted_on: date) -> Factors | None:
+        """The fitted factors a later night's fit can start from (fitted on the night ``fitted_on``); None for
+        families without any."""
+        return None
 
     def known_items(self) -> np.ndarray:
         """Mask of the items the model has evidence about: every item for text models, else those with interactions.

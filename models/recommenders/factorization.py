@@ -13,13 +13,15 @@ from __future__ import annotations
 
 import importlib
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from datetime import date
 from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from shopflow.models.recommenders.base import Recommender, register
+from shopflow.models.recommenders.warm_start import Factors
 
 IMPLICIT_FILE = "implicit.npz"
 
@@ -36,9 +38,21 @@ class ImplicitFactorization(Recommender):
     def _fit(self) -> None:
         from threadpoolctl import threadpool_limits
 
+        start = self._warm_start
+        if start is not None and start.factors.shape != self._factor_shape():
+            start = None
+        arguments = self._implicit_arguments() | ({"iterations": start.iterations} if start is not None else {})
         with threadpool_limits(limits=1, user_api="blas"):
-            self.model = _implicit_type(self.implicit_class)(**self._implicit_arguments())
+            self.model = _implicit_type(self.implicit_class)(**arguments)
+            if start is not None:
+                self.model.user_factors, self.model.item_factors = start.factors.aligned_to(self.fitted)
             self.model.fit(self.fitted.user_items, show_progress=False)
+        self.warm_started_from = start.factors.fitted_on if start is not None else None
+
+    def _factor_shape(self) -> dict | None:
+        """What gives this model's factors their meaning (compared with a warm start's); None: it cannot start from
+        earlier factors."""
+        return None
 
     def score_users(self, user_rows: np.ndarray) -> np.ndarray:
         return self.model.user_factors[user_rows] @ self.model.item_factors.T
@@ -72,6 +86,21 @@ class AlsRecommender(ImplicitFactorization):
         random_state: int = 42
 
     param_grid = {"factors": (64, 128), "alpha": (0.25, 1.0)}
+
+    def _factor_shape(self) -> dict:
+        params = {key: value for key, value in asdict(self.params).items() if key != "iterations"}
+        return {"family": self.name, **params}
+
+    def factors(self, fitted_on: date) -> Factors:
+        matrix = self.fitted
+        return Factors(
+            fitted_on,
+            self._factor_shape(),
+            matrix.user_ids,
+            matrix.item_ids,
+            self.model.user_factors,
+            self.model.item_factors,
+        )
 
     def _implicit_arguments(self) -> dict[str, Any]:
         return {

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import date
 from pathlib import Path
 from typing import Any, Self
 
@@ -28,6 +29,7 @@ import numpy as np
 from shopflow.models.evaluation import EvaluationTargets, mean_ndcg
 from shopflow.models.interactions import InteractionMatrix
 from shopflow.models.recommenders.base import Recommender, create_recommender, load_recommender, register
+from shopflow.models.recommenders.warm_start import Factors, WarmStart
 
 TEXT_HYBRID = ("als_text", "content", "ease", "popularity")
 COLLABORATIVE_HYBRID = ("als", "ease", "popularity")
@@ -81,10 +83,11 @@ class HybridRecommender(Recommender):
         interactions: InteractionMatrix,
         item_embeddings: np.ndarray | None = None,
         reuse: Mapping[str, Recommender] | None = None,
+        warm_start: WarmStart | None = None,
     ) -> Self:
         self._reusable = {name: model for name, model in (reuse or {}).items() if model.fitted is interactions}
         try:
-            return super().fit(interactions, item_embeddings)
+            return super().fit(interactions, item_embeddings, warm_start=warm_start)
         finally:
             del self._reusable
 
@@ -94,7 +97,16 @@ class HybridRecommender(Recommender):
             self._fitted_member(name) if weight else None
             for name, weight in zip(self.params.components, self.weights, strict=True)
         ]
+        started = [member.warm_started_from for member in self._fitted_members() if member.warm_started_from]
+        self.warm_started_from = started[0] if started else None
         self._index_known_items()
+
+    def _fitted_members(self) -> list[Recommender]:
+        return [member for member in self.members if member is not None]
+
+    def factors(self, fitted_on: date) -> Factors | None:
+        """The factors of the first member that has any (the hybrids have one factorisation member)."""
+        return next((f for member in self._fitted_members() if (f := member.factors(fitted_on)) is not None), None)
 
     def _index_known_items(self) -> None:
         self.member_known_items = [member.known_items() if member is not None else None for member in self.members]
@@ -105,7 +117,7 @@ class HybridRecommender(Recommender):
         reusable = self._reusable.get(name)
         if reusable is not None and reusable.params == reusable.Params(**params):
             return reusable
-        return create_recommender(name, **params).fit(self.fitted, self.item_embeddings)
+        return create_recommender(name, **params).fit(self.fitted, self.item_embeddings, warm_start=self._warm_start)
 
     def score_users(self, user_rows: np.ndarray) -> np.ndarray:
         seen = self.fitted.user_items[user_rows].toarray() > 0

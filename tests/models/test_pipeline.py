@@ -175,6 +175,30 @@ def test_the_next_night_refits_the_champions_configuration_without_comparing(
     assert compared.selection.mode == COMPARE and "1 day(s) old" in compared.selection.reason
 
 
+def test_refit_nights_start_from_the_previous_nights_factors_and_a_rerun_from_the_same_ones(
+    stage_result: RecommenderStageResult, settings: Settings, minilm
+) -> None:
+    als = RecommenderConfig("als", {"factors": 16, "iterations": 15}, "1")  # a shape no earlier night fitted
+    night_2, night_3 = RUN_DATE + timedelta(days=1), RUN_DATE + timedelta(days=2)
+    factors_dir = settings.recommender_factors_dir
+
+    first = run_recommender_stage(settings, night_2, encoder=minilm, champion=als)
+    assert first.model.warm_started_from is None  # no earlier factors of this shape
+    second = run_recommender_stage(settings, night_3, encoder=minilm, champion=als)
+    assert second.model.warm_started_from == night_2
+    assert second.metrics["selected"]["warm_start"] == {"from": night_2.isoformat(), "iterations": 2}
+    assert sorted(path.stem for path in factors_dir.glob("*.npz")) == [night_2.isoformat(), night_3.isoformat()]
+
+    rerun = run_recommender_stage(settings, night_3, encoder=minilm, champion=als)
+    assert (rerun.model.warm_started_from, rerun.model_version) == (night_2, second.model_version)
+    pd.testing.assert_frame_equal(rerun.recommendations, second.recommendations)
+
+    from_scratch = Settings(home=settings.home, recommender_warm_start_iterations=0)
+    cold = run_recommender_stage(from_scratch, night_3, encoder=minilm, champion=als)
+    assert cold.model.warm_started_from is None and cold.metrics["selected"]["warm_start"] is None
+    assert cold.model_version != second.model_version
+
+
 def test_on_a_large_shop_candidates_are_compared_on_a_sample_of_users_and_the_model_fits_everyone(
     stage_result: RecommenderStageResult, settings: Settings, minilm
 ) -> None:
