@@ -219,9 +219,11 @@ class EventLog:
         in_window = self.days < end_day
         if start is not None:
             in_window &= self.days >= np.datetime64(start, "D")
+        if in_window.all():  # the whole log (a refit night): no masked copies of every column
+            in_window = slice(None)
         n_items = len(self.item_ids)
         pair_keys = self.user_codes[in_window].astype(np.int64) * n_items + self.item_codes[in_window]
-        pairs, pair_of_row = np.unique(pair_keys, return_inverse=True)
+        pairs, pair_of_row = np.unique(pair_keys, return_inverse=True)  # sorted: by user code, then item code
         last_day = np.full(len(pairs), np.iinfo(np.int64).min)
         np.maximum.at(last_day, pair_of_row, self.days[in_window].astype(np.int64))
         totals = {
@@ -235,12 +237,16 @@ class EventLog:
         )
         positive = weight > 0
         user_codes, item_codes = np.divmod(pairs[positive], n_items)
-        window_users, rows = np.unique(user_codes, return_inverse=True)
-        shape = (len(window_users), n_items)
-        matrix = sparse.csr_matrix((weight[positive].astype(np.float32), (rows, item_codes)), shape=shape)
-        days_since = (end_day.astype(np.int64) - last_day[positive]).astype(np.float32)
-        days_since_last = sparse.csr_matrix((days_since, (rows, item_codes)), shape=shape)
-        return InteractionMatrix(matrix, self.user_ids[window_users], self.item_ids, days_since_last)
+        # the sorted pairs are the CSR layout already: a row per run of one user code, columns ascending within it
+        row_starts = np.flatnonzero(np.diff(user_codes, prepend=-1))
+        indptr = np.append(row_starts, len(user_codes))
+        shape = (len(row_starts), n_items)
+        days_since = end_day.astype(np.int64) - last_day[positive]
+        matrix, days_since_last = (
+            sparse.csr_matrix((values.astype(np.float32), item_codes.astype(np.int32), indptr), shape=shape)
+            for values in (weight[positive], days_since)
+        )
+        return InteractionMatrix(matrix, self.user_ids[user_codes[row_starts]], self.item_ids, days_since_last)
 
 
 def read_daily_events(con: duckdb.DuckDBPyConnection, until: date) -> pd.DataFrame:
@@ -266,12 +272,16 @@ def align_rows(matrix: InteractionMatrix, user_ids: np.ndarray) -> sparse.csr_ma
 
 def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The distinct values, sorted, as str, and each row's index among them (−1 for missing values)."""
-    if isinstance(values.dtype, pd.CategoricalDtype):  # sort the categories, not the rows
-        values = values.cat.remove_unused_categories()
-        categories = np.asarray(values.cat.categories, dtype=str)
+    if isinstance(values.dtype, pd.CategoricalDtype):  # sort the used categories, not the rows
+        codes = values.cat.codes.to_numpy()
+        used = np.zeros(len(values.cat.categories) + 1, dtype=bool)  # + the code −1 (missing), last
+        used[codes] = True
+        used_codes = np.flatnonzero(used[:-1])  # pandas' remove_unused_categories took 1.5 s at 7M rows
+        categories = np.asarray(values.cat.categories[used_codes], dtype=str)
         order = np.argsort(categories, kind="stable")
-        rank = np.append(np.argsort(order), -1)  # code −1 (missing) picks the trailing −1
-        return categories[order], rank[values.cat.codes.to_numpy()].astype(np.int64)
+        rank = np.full(len(used), -1, dtype=np.int64)  # code −1 (missing) keeps −1
+        rank[used_codes[order]] = np.arange(len(order))
+        return categories[order], rank[codes]
     codes, uniques = pd.factorize(values, sort=True)  # hashing: ~10x np.unique on millions of strings
     return np.asarray(uniques, dtype=str), codes.astype(np.int64)
 

@@ -123,3 +123,23 @@ def test_a_user_sample_keeps_whole_users_with_all_their_events() -> None:
     rows = [list(log.user_ids).index(user) for user in sample.user_ids]
     np.testing.assert_array_equal(sample.window().user_items.toarray(), whole[rows])  # every event of a kept user
     assert sample.sample_users(1, seed=5).user_ids.tolist() == sample.sample_users(1, seed=5).user_ids.tolist()
+
+
+def test_categorical_ids_with_unused_categories_code_like_plain_strings() -> None:
+    # a warehouse read delivers ids as categoricals whose categories are neither sorted nor all used
+    daily = pd.DataFrame(
+        {
+            "user_id": ["u3", "u1", "u3", "u2"],
+            "product_id": ["b", "a", "a", "b"],
+            "day": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-02", "2026-01-03"]),
+        }
+        | {name: [1.0] * 4 for name in EVENT_COUNT_COLUMNS}
+    )
+    plain = EventLog.from_daily_frame(daily, np.array(["a", "b"]), WEIGHTS)
+    users = pd.Categorical(daily["user_id"], categories=["zz-unused", "u3", "u2", "aa-unused", "u1"])
+    coded = EventLog.from_daily_frame(daily.assign(user_id=users), np.array(["a", "b"]), WEIGHTS)
+    assert coded.user_ids.tolist() == plain.user_ids.tolist() == ["u1", "u2", "u3"]
+    assert coded.user_codes.tolist() == plain.user_codes.tolist() == [2, 0, 2, 1]
+    missing = pd.Categorical([None, "u1", "u3", "u2"], categories=["u3", "u1", "u2"])
+    with pytest.raises(ValueError, match="without a user_id"):
+        EventLog.from_daily_frame(daily.assign(user_id=missing), np.array(["a", "b"]), WEIGHTS)
