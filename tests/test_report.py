@@ -104,7 +104,11 @@ def write_metrics(settings: Settings, run_date: str, compared: bool) -> None:
         selection["reason"] = "refit of the champion's configuration (als); last comparison 2026-01-01, 1 day(s) ago"
     metrics = {
         "selection": selection,
-        "selected": {"name": "als", "version": f"als-{run_date}-1a2b3c4d"},
+        "selected": {
+            "name": "als",
+            "version": f"als-{run_date}-1a2b3c4d",
+            "warm_start": None if compared else {"from": "2026-01-01", "iterations": 2},  # the previous night's
+        },
         "outputs": {"users_with_recommendations": 1234, "products_with_similar": 56},
     }
     if compared:
@@ -134,7 +138,10 @@ def test_the_recommender_section_shows_the_comparison_or_why_there_was_none(sett
     write_metrics(settings, "2026-01-02", compared=False)
     refitted = render_report(settings, date(2026, 1, 2)).read_text()
     assert "No comparison tonight (refit of the champion&#39;s configuration (als)" in refitted
-    assert "<b>als</b>\n(als-2026-01-02-1a2b3c4d) refitted" in refitted and "1,234 users" in refitted
+    assert (
+        "<b>als</b>\n(als-2026-01-02-1a2b3c4d) refitted from the factors of 2026-01-01\n(2 ALS iterations)" in refitted
+    )
+    assert "1,234 users" in refitted
     assert "(selected)" not in refitted and "<th>candidate</th>" not in refitted
 
 
