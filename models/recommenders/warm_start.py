@@ -10,6 +10,8 @@ hands a night the newest factors of an *earlier* night, so a re-run of a night s
 from __future__ import annotations
 
 import json
+import logging
+import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -17,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from shopflow.models.interactions import InteractionMatrix, positions
+
+log = logging.getLogger(__name__)
 
 KEEP_NIGHTS = 2  # factor files kept: the newest night and the one before (a re-run of the newest starts from it)
 
@@ -45,15 +49,17 @@ class Factors:
         )
 
     def save(self, path: Path) -> Path:
-        np.savez(
-            path,
-            fitted_on=np.array(self.fitted_on.isoformat()),
-            shape=np.array(json.dumps(self.shape, sort_keys=True)),
-            user_ids=self.user_ids.astype(str),
-            item_ids=self.item_ids.astype(str),
-            user_factors=self.user_factors,
-            item_factors=self.item_factors,
-        )
+        """Write the factors to ``path`` (npz, whatever its name: it is not given an ``.npz`` suffix)."""
+        with open(path, "wb") as file:
+            np.savez(
+                file,
+                fitted_on=np.array(self.fitted_on.isoformat()),
+                shape=np.array(json.dumps(self.shape, sort_keys=True)),
+                user_ids=self.user_ids.astype(str),
+                item_ids=self.item_ids.astype(str),
+                user_factors=self.user_factors,
+                item_factors=self.item_factors,
+            )
         return path
 
     @classmethod
@@ -84,15 +90,24 @@ class FactorStore:
     directory: Path
 
     def latest_before(self, run_date: date) -> Factors | None:
-        """The newest factors fitted on a night before ``run_date``, or None."""
+        """The newest factors fitted on a night before ``run_date``, or None. They are a cache: a file that cannot
+        be read is logged and skipped (the fit then starts from random factors), it never fails a night."""
         earlier = sorted(path for path in self.directory.glob("*.npz") if path.stem < run_date.isoformat())
-        return Factors.load(earlier[-1]) if earlier else None
+        if not earlier:
+            return None
+        try:
+            return Factors.load(earlier[-1])
+        except (OSError, ValueError, KeyError) as error:
+            log.warning("warm start: cannot read %s (%s); fitting from random factors", earlier[-1], error)
+            return None
 
     def keep(self, factors: Factors) -> Path:
-        """Store ``factors`` as their night's file (replacing a re-run's) and delete all but the newest
+        """Store ``factors`` as their night's file (replacing a re-run's, atomically) and delete all but the newest
         ``KEEP_NIGHTS`` files."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        path = factors.save(self.directory / f"{factors.fitted_on.isoformat()}.npz")
+        path = self.directory / f"{factors.fitted_on.isoformat()}.npz"
+        partial = factors.save(path.with_name(f"{path.name}.partial"))  # a crash leaves this, never half an .npz
+        os.replace(partial, path)
         for old in sorted(self.directory.glob("*.npz"))[:-KEEP_NIGHTS]:
             old.unlink()
         return path

@@ -96,3 +96,14 @@ def test_the_store_keeps_the_newest_nights_and_hands_out_an_earlier_nights_facto
         np.testing.assert_array_equal(getattr(earlier, key), getattr(yesterdays_factors, key))
     assert store.latest_before(date(2026, 3, 3)).fitted_on == TODAY
     assert store.latest_before(YESTERDAY) is None  # the older nights are gone
+
+
+def test_an_unreadable_factors_file_means_a_fit_from_random_factors_not_a_failed_night(
+    yesterdays_factors, tmp_path, caplog
+) -> None:
+    store = FactorStore(tmp_path / "factors")
+    store.keep(yesterdays_factors)
+    (store.directory / f"{YESTERDAY.isoformat()}.npz").write_bytes(b"cut short by a full disk")
+    assert store.latest_before(TODAY) is None
+    assert "cannot read" in caplog.text and "random factors" in caplog.text
+    assert [path.name for path in store.directory.iterdir()] == [f"{YESTERDAY.isoformat()}.npz"]  # no partial left
