@@ -279,7 +279,7 @@ def run_recommender_stage(
     model = create_recommender(family, **params).fit(
         everything, embedded.vectors, warm_start=_warm_start(factor_store, plan, run_date, settings)
     )
-    factors = model.factors(run_date)
+    factors = model.fitted_factors(run_date)
     if factors is not None:
         factor_store.keep(factors)
     version = model_version(model, run_date)

@@ -120,7 +120,7 @@ class Recommender(ABC):
             del self._warm_start
         return self
 
-    def factors(self, fitted_on: date) -> Factors | None:
+    def fitted_factors(self, fitted_on: date) -> Factors | None:
         """The fitted factors a later night's fit can start from (fitted on the night ``fitted_on``); None for
         families without any."""
         return None

@@ -91,7 +91,7 @@ class AlsRecommender(ImplicitFactorization):
         params = {key: value for key, value in asdict(self.params).items() if key != "iterations"}
         return {"family": self.name, **params}
 
-    def factors(self, fitted_on: date) -> Factors:
+    def fitted_factors(self, fitted_on: date) -> Factors:
         matrix = self.fitted
         return Factors(
             fitted_on,

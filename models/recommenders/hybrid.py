@@ -104,9 +104,10 @@ class HybridRecommender(Recommender):
     def _fitted_members(self) -> list[Recommender]:
         return [member for member in self.members if member is not None]
 
-    def factors(self, fitted_on: date) -> Factors | None:
+    def fitted_factors(self, fitted_on: date) -> Factors | None:
         """The factors of the first member that has any (the hybrids have one factorisation member)."""
-        return next((f for member in self._fitted_members() if (f := member.factors(fitted_on)) is not None), None)
+        factors = (member.fitted_factors(fitted_on) for member in self._fitted_members())
+        return next((found for found in factors if found is not None), None)
 
     def _index_known_items(self) -> None:
         self.member_known_items = [member.known_items() if member is not None else None for member in self.members]

@@ -26,7 +26,7 @@ def yesterday_of(matrix: InteractionMatrix) -> InteractionMatrix:
 
 @pytest.fixture(scope="module")
 def yesterdays_factors(checkerboard) -> Factors:
-    return create_recommender("als").fit(yesterday_of(checkerboard)).factors(YESTERDAY)
+    return create_recommender("als").fit(yesterday_of(checkerboard)).fitted_factors(YESTERDAY)
 
 
 def test_a_fit_starts_from_the_factors_of_the_same_ids(checkerboard, yesterdays_factors) -> None:
@@ -74,10 +74,10 @@ def test_a_hybrid_passes_the_warm_start_to_its_factorisation_member(
     )
     als = hybrid.members[0]
     assert (hybrid.warm_started_from, als.warm_started_from) == (YESTERDAY, YESTERDAY)
-    factors = hybrid.factors(TODAY)
+    factors = hybrid.fitted_factors(TODAY)
     assert factors.fitted_on == TODAY and factors.shape == yesterdays_factors.shape
     np.testing.assert_array_equal(factors.user_factors, als.model.user_factors)
-    assert create_recommender("hybrid_cf", weights=(0.0, 1.0, 1.0)).fit(checkerboard).factors(TODAY) is None
+    assert create_recommender("hybrid_cf", weights=(0.0, 1.0, 1.0)).fit(checkerboard).fitted_factors(TODAY) is None
 
 
 def test_the_store_keeps_the_newest_nights_and_hands_out_an_earlier_nights_factors(
