@@ -276,9 +276,8 @@ def run_recommender_stage(
 
     refit_started = time.perf_counter()
     factor_store = FactorStore(settings.recommender_factors_dir)
-    model = create_recommender(family, **params).fit(
-        everything, embedded.vectors, warm_start=_warm_start(factor_store, plan, run_date, settings)
-    )
+    warm_start = _warm_start(factor_store, plan, run_date, settings)
+    model = create_recommender(family, **params).fit(everything, embedded.vectors, warm_start=warm_start)
     factors = model.fitted_factors(run_date)
     if factors is not None:
         factor_store.keep(factors)
@@ -333,8 +332,8 @@ def run_recommender_stage(
             "params": params,
             "validation_ndcg@10": validation_ndcg,
             "warm_start": (
-                {"from": model.warm_started_from.isoformat(), "iterations": settings.recommender_warm_start_iterations}
-                if model.warm_started_from
+                {"from": model.warm_started_from.isoformat(), "iterations": warm_start.iterations}
+                if model.warm_started_from  # the model could use tonight's warm start
                 else None
             ),
         },
