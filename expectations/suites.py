@@ -387,8 +387,10 @@ def _with_unknown_keys(marts: dict[str, pd.DataFrame], table: str) -> pd.DataFra
     tonight's 18,000 user ids made one suite take 2.7 s instead of 0.2 s (all 107,000 users: 85 s).
     """
     frame = marts[table]
+    if table not in FOREIGN_KEYS:  # a dimension: validated as read, no copy
+        return frame
     derived = {}
-    for column, dimension in FOREIGN_KEYS.get(table, ()):
+    for column, dimension in FOREIGN_KEYS[table]:
         values = frame[column]  # a null key (an anonymous review) stays null: not unknown
         derived[_unknown_keys_column(column, dimension)] = values.where(~values.isin(marts[dimension][column]))
     return frame.assign(**derived)
