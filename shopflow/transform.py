@@ -29,6 +29,8 @@ from shopflow.warehouse import connect
 
 log = logging.getLogger(__name__)
 
+RUN_DATE_VARIABLE = "SHOPFLOW_DBT_RUN_DATE"  # read by the dbt project's run_date() macro
+
 
 class DbtBuildError(RuntimeError):
     """dbt build failed; the message lists every failing model or test with dbt's message."""
@@ -52,9 +54,9 @@ class DbtBuildResult:
         return self.__dict__.copy()
 
 
-def dbt_args(settings: Settings, command: str, run_date: date | None, *extra: str) -> list[str]:
+def dbt_args(settings: Settings, command: str, *extra: str) -> list[str]:
     """The dbt CLI arguments shopflow uses: project and profile from the repo, target/logs under the data root."""
-    args = [
+    return [
         *command.split(),  # e.g. "build" or "docs generate"
         "--project-dir",
         str(settings.dbt_project_dir),
@@ -64,21 +66,26 @@ def dbt_args(settings: Settings, command: str, run_date: date | None, *extra: st
         str(settings.dbt_target_dir),
         "--log-path",
         str(settings.dbt_log_dir),
+        *extra,
     ]
-    if run_date is not None:
-        args += ["--vars", json.dumps({"run_date": run_date.isoformat()})]
-    return args + list(extra)
 
 
-def dbt_environment(settings: Settings) -> dict[str, str]:
+def dbt_environment(settings: Settings, run_date: date | None) -> dict[str, str]:
     """The environment for a dbt process: the profile points at this warehouse by absolute path (dbt-duckdb
-    resolves relative paths against the working directory)."""
-    return os.environ | {
+    resolves relative paths against the working directory), and the night being built is SHOPFLOW_DBT_RUN_DATE
+    (the ``run_date()`` macro; unset: every delivery). Not ``--vars``: changing those makes dbt re-parse the whole
+    project, which would cost every night ~2-4 s, while a changed environment variable re-parses only the models
+    that read it."""
+    environment = os.environ | {
         "DBT_WAREHOUSE_PATH": str(settings.warehouse_path),
         "DBT_DUCKDB_THREADS": str(settings.duckdb_threads),
         "DBT_DUCKDB_MEMORY_LIMIT": settings.duckdb_memory_limit,
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
+    environment.pop(RUN_DATE_VARIABLE, None)
+    if run_date is not None:
+        environment[RUN_DATE_VARIABLE] = run_date.isoformat()
+    return environment
 
 
 def run_dbt(settings: Settings, command: str, run_date: date | None = None, *extra: str) -> DbtBuildResult:
@@ -93,8 +100,8 @@ def run_dbt(settings: Settings, command: str, run_date: date | None = None, *ext
     dbt_executable = Path(sys.executable).with_name("dbt")
     started = time.perf_counter()
     process = subprocess.run(
-        [str(dbt_executable), *dbt_args(settings, command, run_date, *extra)],
-        env=dbt_environment(settings),
+        [str(dbt_executable), *dbt_args(settings, command, *extra)],
+        env=dbt_environment(settings, run_date),
         capture_output=True,
         text=True,
     )

@@ -201,11 +201,18 @@ def test_building_the_same_night_twice_gives_identical_marts(shop: Settings) -> 
         assert table_fingerprints(con, ("marts", "quarantine")) == before
 
 
-def test_an_earlier_night_sees_only_its_deliveries(shop: Settings) -> None:
+def last_dbt_log(settings: Settings) -> str:
+    """dbt's debug log of its latest invocation (dbt.log accumulates them)."""
+    return (settings.dbt_log_dir / "dbt.log").read_text().rsplit("Running with dbt=", 1)[-1]
+
+
+def test_an_earlier_night_sees_only_its_deliveries_without_parsing_the_project_again(shop: Settings) -> None:
     build_warehouse(shop, date(2026, 1, 1))
     try:
         assert query(shop, "select title from marts.dim_products where product_id = 'P1'") == [("Oak Desk Lamp",)]
         assert query(shop, "select count(*) from marts.fct_reviews") == [(0,)]
+        # another run date, the same parsed project: dbt's partial parsing found nothing to re-parse
+        assert "Partial parsing enabled, no changes found, skipping parsing" in last_dbt_log(shop)
     finally:
         build_warehouse(shop, date(2026, 1, 2))
 
