@@ -184,6 +184,26 @@ def test_marts_hold_the_known_answers(shop: Settings) -> None:
     ]
 
 
+def test_marts_refuse_a_null_in_a_required_column(shop: Settings) -> None:
+    """Required mart columns are NOT NULL constraints of the contracts, checked by DuckDB on every insert (not by a
+    not_null test scanning the column after the build)."""
+    required = {
+        f"{table}.{column}"
+        for table, column in query(
+            shop,
+            "select table_name, column_name from information_schema.columns "
+            "where table_schema = 'marts' and is_nullable = 'NO'",
+        )
+    }
+    keys = {"fct_clicks.click_key", "fct_order_lines.order_line_key", "fct_reviews.review_id", "daily_kpis.kpi_date"}
+    assert keys | {"dim_products.product_id", "dim_users.user_id", "fct_interactions.product_id"} <= required
+    with connect(shop) as con, pytest.raises(duckdb.ConstraintException, match="NOT NULL constraint failed"):
+        con.execute(
+            "insert into marts.fct_reviews (review_id, product_id, body, created_at) "
+            "values ('R9', null, 'Fine', timestamp '2026-01-02 13:00:00')"
+        )
+
+
 def test_nights_skip_the_dbt_unit_tests_and_the_suite_runs_them(shop: Settings) -> None:
     built = build_warehouse(shop, date(2026, 1, 2))
     assert built.statuses and "unit_test." not in (shop.dbt_target_dir / "run_results.json").read_text()
