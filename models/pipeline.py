@@ -276,7 +276,7 @@ def run_recommender_stage(
 
     refit_started = time.perf_counter()
     factor_store = FactorStore(settings.recommender_factors_dir)
-    warm_start = _warm_start(factor_store, plan, run_date, settings)
+    warm_start = night_warm_start(factor_store, plan, run_date, settings)
     model = create_recommender(family, **params).fit(everything, embedded.vectors, warm_start=warm_start)
     factors = model.fitted_factors(run_date)
     if factors is not None:
@@ -375,7 +375,9 @@ def run_recommender_stage(
     )
 
 
-def _warm_start(factor_store: FactorStore, plan: SelectionPlan, run_date: date, settings: Settings) -> WarmStart | None:
+def night_warm_start(
+    factor_store: FactorStore, plan: SelectionPlan, run_date: date, settings: Settings
+) -> WarmStart | None:
     """A refit night starts from the newest earlier night's factors; a comparison night from random factors."""
     if plan.mode == COMPARE or settings.recommender_warm_start_iterations == 0:
         return None

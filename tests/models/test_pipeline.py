@@ -20,12 +20,14 @@ from shopflow.models.pipeline import (
     RecommenderStageResult,
     active_users,
     embed_catalogue,
+    night_warm_start,
     run_recommender_stage,
     similar_products_frame,
     write_recommendation_tables,
 )
 from shopflow.models.recommenders import create_recommender, load_recommender
-from shopflow.models.selection import COMPARE, REFIT, RecommenderConfig
+from shopflow.models.recommenders.warm_start import Factors, FactorStore
+from shopflow.models.selection import COMPARE, REFIT, RecommenderConfig, SelectionPlan
 from shopflow.settings import Settings
 from shopflow.warehouse import connect
 
@@ -197,6 +199,20 @@ def test_refit_nights_start_from_the_previous_nights_factors_and_a_rerun_from_th
     cold = run_recommender_stage(from_scratch, night_3, encoder=minilm, champion=als)
     assert cold.model.warm_started_from is None and cold.metrics["selected"]["warm_start"] is None
     assert cold.model_version != second.model_version
+
+
+def test_only_a_refit_night_starts_from_an_earlier_nights_factors(tmp_path) -> None:
+    settings = Settings(home=tmp_path)
+    store = FactorStore(settings.recommender_factors_dir)
+    one = np.ones((1, 4), dtype=np.float32)
+    store.keep(Factors(RUN_DATE, {"family": "als"}, np.array(["u1"]), np.array(["i1"]), one, one))
+    tomorrow = RUN_DATE + timedelta(days=1)
+    refit = night_warm_start(store, SelectionPlan(REFIT, "champion"), tomorrow, settings)
+    assert (refit.factors.fitted_on, refit.iterations) == (RUN_DATE, settings.recommender_warm_start_iterations)
+    assert night_warm_start(store, SelectionPlan(COMPARE, "weekly"), tomorrow, settings) is None  # random factors
+    assert night_warm_start(store, SelectionPlan(REFIT, "champion"), RUN_DATE, settings) is None  # none earlier
+    cold = Settings(home=tmp_path, recommender_warm_start_iterations=0)
+    assert night_warm_start(store, SelectionPlan(REFIT, "champion"), tomorrow, cold) is None
 
 
 def test_on_a_large_shop_candidates_are_compared_on_a_sample_of_users_and_the_model_fits_everyone(
