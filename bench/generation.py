@@ -142,7 +142,7 @@ def main() -> None:
     from shopflow.models.descriptions.prompts import description_conversation
 
     began = time.perf_counter()
-    model = load_language_model(args.model, settings.cache_dir)
+    model = load_language_model(args.model, settings.cache_dir, precision=settings.language_model_precision)
     load_seconds = time.perf_counter() - began
     config = model.model.config
     flops = measured_matmul_flops(config.hidden_size, config.intermediate_size, model.model.dtype)

@@ -100,15 +100,19 @@ def run_bare(night: Settings, run_date: str, out: Path, describe: int, language_
 
 
 def language_model_folder(root: Path, describe: int) -> Path | None:
-    """The night's description model dequantised once into ``root/language-models`` (None without generation)."""
+    """The night's description model dequantised once into ``root/language-models``, in the precision the night
+    will use (None without generation)."""
     if not describe:
         return None
+    from shopflow.devices import resolve_device, resolve_precision
     from shopflow.models.descriptions.language_model import SHIPPED_MODELS, cached_dequantised_model
 
-    model = Settings().description_model
+    settings = Settings()
+    model = settings.description_model
     if model not in SHIPPED_MODELS:
         raise SystemExit(f"overhead.py compares shipped models only, not {model!r}")
-    folder, _ = cached_dequantised_model(SHIPPED_MODELS[model], root / "language-models", "bfloat16")
+    precision = resolve_precision(settings.language_model_precision, resolve_device(settings.device))
+    folder, _ = cached_dequantised_model(SHIPPED_MODELS[model], root / "language-models", precision)
     return folder
 
 

@@ -1,4 +1,4 @@
-"""Small instruction-tuned language models, offline: shipped GGUF files checked, dequantised once, cached as bf16.
+"""Small instruction-tuned language models, offline: shipped GGUF files checked, dequantised once, cached.
 
 Choices (``model`` argument, proposed setting ``SHOPFLOW_DESCRIPTION_MODEL``):
 
@@ -10,6 +10,8 @@ Choices (``model`` argument, proposed setting ``SHOPFLOW_DESCRIPTION_MODEL``):
 
 A GGUF is dequantised by transformers (minutes and ~3.8 GB RAM for Qwen), so the first load saves the dequantised
 model as safetensors under ``<cache_dir>/language-models/<name>-<sha256[:12]>-<dtype>/``; later loads take seconds.
+The dtype is bfloat16 where the hardware computes it natively and float32 elsewhere (``precision="auto"``): on a CPU
+without AVX512-BF16/AMX torch emulates bfloat16 and generation is several times slower.
 Decoding is greedy without repetition penalties: those also count prompt tokens and stop the model from copying
 attribute values ("89L", "1. 2 kg").
 """
@@ -28,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from shopflow.devices import resolve_device
+from shopflow.devices import resolve_device, resolve_precision
 from shopflow.models.descriptions.provenance import (
     HASH_CHUNK_BYTES,
     ProvenanceError,
@@ -115,6 +117,11 @@ class LanguageModel:
     @property
     def model_id(self) -> str:
         return self.identity.model_id
+
+    @property
+    def precision(self) -> str:
+        """The dtype the weights compute in: ``float32`` or ``bfloat16``."""
+        return str(self.model.dtype).removeprefix("torch.")
 
     def matmul_parameter_count(self) -> int:
         """Parameters multiplied per token (all but the input embedding lookup): the 2·params·tokens bound."""
@@ -225,12 +232,16 @@ def common_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
 
 
 def load_language_model(
-    model: str = DEFAULT_MODEL, cache_dir: Path | None = None, device: str = "auto", dtype: str = "bfloat16"
+    model: str = DEFAULT_MODEL, cache_dir: Path | None = None, device: str = "auto", precision: str = "auto"
 ) -> LanguageModel:
     """Load a shipped model by name (verified, cached under ``cache_dir``) or a local Hugging Face folder by path.
 
-    ``device``: ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``.
+    ``device``: ``auto`` (CUDA when available, else CPU), ``cpu`` or ``cuda``. ``precision``: ``auto`` (bfloat16
+    where the device computes it natively, else float32; ``shopflow.devices.resolve_precision``), ``float32`` or
+    ``bfloat16``; a shipped model is dequantised into a cache of that precision.
     """
+    device = resolve_device(device)
+    dtype = resolve_precision(precision, device)
     if model in SHIPPED_MODELS:
         if cache_dir is None:
             raise ValueError("a shipped GGUF model needs a cache_dir for its dequantised copy")
@@ -238,7 +249,7 @@ def load_language_model(
     else:
         folder = _local_model_folder(model)
         identity = local_folder_identity(folder)
-    return _load_pretrained(folder, identity, resolve_device(device), dtype)
+    return _load_pretrained(folder, identity, device, dtype)
 
 
 def model_identity(model: str = DEFAULT_MODEL) -> WeightsIdentity:
@@ -325,4 +336,5 @@ def _load_pretrained(folder: Path, identity: WeightsIdentity, device: str, dtype
         tokenizer.pad_token = tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype=getattr(torch, dtype))
     model.generation_config.temperature = model.generation_config.top_p = model.generation_config.top_k = None
+    log.info("language model %s loaded on %s in %s", identity.model_id, device, dtype)
     return LanguageModel(tokenizer=tokenizer, model=model.eval().to(device), identity=identity, device=device)

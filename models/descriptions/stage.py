@@ -88,7 +88,7 @@ class DescriptionConfig:
     batch_size: int = 16
     max_new_tokens: int = 80
     device: str = "auto"  # SHOPFLOW_DEVICE: auto (CUDA when available), cpu or cuda
-    dtype: str = "bfloat16"
+    precision: str = "auto"  # SHOPFLOW_LANGUAGE_MODEL_PRECISION: auto (bfloat16 where native), float32, bfloat16
     view_window_days: int = 30  # "most viewed" counts views this many days back from the run date
     limits: GuardLimits = field(default_factory=GuardLimits)
 
@@ -99,6 +99,7 @@ class DescriptionConfig:
             budget=settings.description_budget,
             batch_size=settings.description_batch_size,
             device=settings.device,
+            precision=settings.language_model_precision,
         )
 
 
@@ -328,7 +329,7 @@ def describe_night(
     if len(selected):
         facts = facts_from_frame(selected)
         if generate_shards is None:
-            generator = generator or load_language_model(config.model, cache_dir, config.device, config.dtype)
+            generator = generator or load_language_model(config.model, cache_dir, config.device, config.precision)
             rows = generate_descriptions(facts, generator, moderator or default_moderator(), config, run_date)
             outputs = [(rows, generator.stats)]
         else:
@@ -357,7 +358,7 @@ def generate_shard(
 ) -> tuple[pd.DataFrame, GenerationStats]:
     """One shard of the night's generations, in this process (e.g. a Dask worker): load, generate, guard."""
     config = DescriptionConfig.from_settings(settings)
-    generator = load_language_model(config.model, settings.language_model_cache_dir, config.device, config.dtype)
+    generator = load_language_model(config.model, settings.language_model_cache_dir, config.device, config.precision)
     return generate_descriptions(facts, generator, default_moderator(), config, run_date), generator.stats
 
 
@@ -411,7 +412,7 @@ def describe_file(
     if missing:
         raise ValueError(f"{input_csv}: missing required column(s) {', '.join(sorted(missing))}")
     generator = generator or load_language_model(
-        config.model, settings.language_model_cache_dir, config.device, config.dtype
+        config.model, settings.language_model_cache_dir, config.device, config.precision
     )
     described = generate_descriptions(
         facts_from_frame(products), generator, moderator or default_moderator(), config, date.today()

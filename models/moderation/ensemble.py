@@ -114,7 +114,11 @@ class ModerationModel:
             "components": [identity.as_dict() for identity in self.features.identities],
             "rules_sha256": rules_fingerprint(),
             "calibration_sha256": self.calibration.fingerprint(),
-            "judge": {"model_id": self.judge.model_id, "grey_band": GREY_BAND} if self.judge else None,
+            "judge": (
+                {"model_id": self.judge.model_id, "precision": self.judge.precision, "grey_band": GREY_BAND}
+                if self.judge
+                else None
+            ),
             "thresholds": self.calibration.thresholds,
         }
 

@@ -45,6 +45,10 @@ class LanguageModelJudge:
     def model_id(self) -> str:
         return self.language_model.model_id
 
+    @property
+    def precision(self) -> str:
+        return self.language_model.precision
+
     def probabilities(self, texts: Sequence[str]) -> np.ndarray:
         """(len(texts) × 4) probabilities, columns in ``JUDGE_LABELS`` order."""
         conversations = [judge_conversation(text) for text in texts]

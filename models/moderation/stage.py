@@ -78,7 +78,7 @@ class ModerationConfig:
     judge_budget: int = 0  # grey-zone texts the LLM judge reads per night (0: no judge)
     judge_model: str = DEFAULT_MODEL
     device: str = "auto"
-    dtype: str = "bfloat16"  # of the judge
+    precision: str = "auto"  # of the judge: bfloat16 where the device computes it natively, else float32
     encoder_precision: str = "auto"  # of the text head's sentence encoder
 
     @classmethod
@@ -87,6 +87,7 @@ class ModerationConfig:
             judge_budget=settings.moderation_judge_budget,
             judge_model=settings.moderation_judge_model,
             device=settings.device,
+            precision=settings.language_model_precision,
             encoder_precision=settings.encoder_precision,
         )
 
@@ -182,7 +183,7 @@ def build_model(config: ModerationConfig, cache_dir: Path | None) -> ModerationM
     budget is positive."""
     judge = None
     if config.judge_budget > 0:
-        judge = LanguageModelJudge(load_language_model(config.judge_model, cache_dir, config.device, config.dtype))
+        judge = LanguageModelJudge(load_language_model(config.judge_model, cache_dir, config.device, config.precision))
     features = ShippedModelFeatures(encoder=sentence_encoder(config.device, config.encoder_precision))
     return ModerationModel(judge=judge, features=features)
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from shopflow import devices
 from shopflow.models.descriptions import language_model
 from shopflow.models.descriptions.language_model import (
     DEFAULT_MODEL,
@@ -20,6 +21,8 @@ from shopflow.models.descriptions.language_model import (
 )
 from shopflow.models.descriptions.provenance import ProvenanceError, sha256_of_files
 from shopflow.models.descriptions.stage import DescriptionConfig, generate_descriptions
+from shopflow.models.moderation.stage import ModerationConfig
+from shopflow.settings import Settings
 
 
 def fake_split_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, expected_sha256: str) -> ShippedGGUF:
@@ -90,6 +93,28 @@ def test_a_local_model_folder_is_accepted(fast_language_model, llm_cache_dir):
     assert identity.distribution == "local" and identity.name == folder.name
     local = load_language_model(str(folder), device="cpu")
     assert local.generate([[{"role": "user", "content": "Say hello."}]], max_new_tokens=3)[0]
+
+
+@pytest.mark.llm
+@pytest.mark.parametrize(("native", "expected"), [(False, "float32"), (True, "bfloat16")])
+def test_auto_precision_is_bfloat16_only_where_the_cpu_computes_it_natively(
+    fast_language_model, llm_cache_dir, monkeypatch, native, expected
+):
+    # the shipped model was dequantised into a cache of the precision it computes in
+    cached = llm_cache_dir / "language-models" / f"{SMOLLM2_135M.name}-{SMOLLM2_135M.sha256[:12]}"
+    assert Path(f"{cached}-{fast_language_model.precision}").is_dir()
+    monkeypatch.setattr(devices, "cpu_has_native_bfloat16", lambda: native)
+    folder = next((llm_cache_dir / "language-models").glob("smollm2-*"))
+    assert load_language_model(str(folder), device="cpu").precision == expected
+    assert load_language_model(str(folder), device="cpu", precision="float32").precision == "float32"
+
+
+def test_the_language_model_precision_setting_reaches_both_stages(tmp_path, monkeypatch):
+    monkeypatch.setenv("SHOPFLOW_LANGUAGE_MODEL_PRECISION", "float32")
+    settings = Settings(home=tmp_path)
+    assert DescriptionConfig.from_settings(settings).precision == "float32"
+    assert ModerationConfig.from_settings(settings).precision == "float32"
+    assert DescriptionConfig().precision == ModerationConfig().precision == "auto"
 
 
 @pytest.mark.slow

@@ -106,7 +106,8 @@ class FixedJudge:
 
     model_id = "fixed-judge"
 
-    def __init__(self) -> None:
+    def __init__(self, precision: str = "float32") -> None:
+        self.precision = precision
         self.seen: list[str] = []
 
     def probabilities(self, texts):
@@ -125,6 +126,8 @@ def test_the_judge_reads_only_grey_zone_texts_within_its_budget(shipped_features
     assert "threat" in scored["reasons"].iloc[-2]
     assert model.describe()["judge"]["model_id"] == "fixed-judge"
     assert model.version != ModerationModel(calibration=calibration, features=shipped_features).version
+    in_bfloat16 = ModerationModel(calibration=calibration, judge=FixedJudge("bfloat16"), features=shipped_features)
+    assert in_bfloat16.version != model.version  # the judge's precision changes its probabilities
 
 
 def test_a_calibration_for_other_features_is_refused(tmp_path):
