@@ -108,7 +108,8 @@ def generate_texts(products, folder: Path) -> dict:
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True, padding_side="left")
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype="auto").eval()  # the cache's
+    # dtype "auto": the cache's own, which overhead.py dequantised in the night's precision
+    model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True, dtype="auto").eval()
     loaded = time.perf_counter()
     prompts = sorted(
         (

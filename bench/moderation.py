@@ -375,7 +375,10 @@ def main() -> None:
     calibration = calibrate(features[calibration_rows], classes[calibration_rows], *spam, davidson.sha256)
     judge = None
     if args.judge_budget:
-        judge = LanguageModelJudge(load_language_model(args.judge_model, settings.cache_dir))
+        language_model = load_language_model(
+            args.judge_model, settings.cache_dir, precision=settings.language_model_precision
+        )
+        judge = LanguageModelJudge(language_model)
     model = ModerationModel(calibration=calibration, judge=judge, features=features_of)
     held_out = list(texts[held_out_rows])
     report = {
