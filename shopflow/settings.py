@@ -105,9 +105,9 @@ class Settings(BaseSettings):
     )
     description_model: str = Field(
         "qwen2.5-coder-0.5b",
-        description="Language model of the description stage: `qwen2.5-coder-0.5b` (default; faithful, ~3 s per"
-        " product on 2 CPU cores), `smollm2-135m` (3-4x faster, invents more: tests and quick demos; the guard"
-        " still applies) or the path of a local Hugging Face model folder.",
+        description="Language model of the description stage: `qwen2.5-coder-0.5b` (default; faithful, ~4-5 s"
+        " per product on 2 CPU cores at batch 16), `smollm2-135m` (3-4x faster, invents more: tests and quick"
+        " demos; the guard still applies) or the path of a local Hugging Face model folder.",
     )
     language_model_precision: Literal["auto", "float32", "bfloat16"] = Field(
         "auto",
@@ -120,7 +120,9 @@ class Settings(BaseSettings):
         100, ge=0, description="Products the description stage generates per night (new first, then most viewed)."
     )
     description_batch_size: int = Field(
-        16, ge=1, description="Prompts generated together (greedy, left-padded); 16 used 74% of the CPU's matmul peak."
+        16,
+        ge=1,
+        description="Prompts generated together (greedy, left-padded); 16 used 53-74% of the CPU's matmul peak.",
     )
     moderation_judge_budget: int = Field(
         0, ge=0, description="Grey-zone texts the LLM judge re-reads per night in the moderation stage (0: no judge)."

@@ -84,7 +84,7 @@ class DescriptionConfig:
     """How the stage generates (``from_settings``: the ``SHOPFLOW_DESCRIPTION_*`` settings)."""
 
     model: str = DEFAULT_MODEL  # shipped model name or local Hugging Face folder
-    budget: int = 100  # products generated per night (about 3 s each for Qwen on 2 CPU cores)
+    budget: int = 100  # products generated per night (about 4-5 s each for Qwen on 2 CPU cores)
     batch_size: int = 16
     max_new_tokens: int = 80
     device: str = "auto"  # SHOPFLOW_DEVICE: auto (CUDA when available), cpu or cuda
