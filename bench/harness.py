@@ -184,6 +184,7 @@ def run_night_in_process(
     from shopflow.stages import stage
     from shopflow.transform import build_warehouse
     from shopflow.warehouse import connect, row_accounting
+    from shopflow.warmup import imports_in_background
 
     started = time.perf_counter()
     own_cpu, children_cpu = cpu_seconds(), cpu_seconds(resource.RUSAGE_CHILDREN)
@@ -193,7 +194,7 @@ def run_night_in_process(
         ingested.raise_for_refusals()
         record.rows_out = ingested.rows_loaded
     records.append(record)
-    with stage("dbt-build") as record:
+    with imports_in_background(), stage("dbt-build") as record:  # as the flow: a wait for the imports is outside
         built = build_warehouse(settings, run_date)
         accounting = row_accounting(settings)
         record.rows_out = sum(entity["clean_rows"] for entity in accounting)

@@ -37,6 +37,7 @@ from shopflow.settings import Settings
 from shopflow.stages import StageRecord, stage
 from shopflow.transform import build_warehouse
 from shopflow.warehouse import row_accounting
+from shopflow.warmup import imports_in_background
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
@@ -199,7 +200,8 @@ def nightly(run_date: date | None = None) -> dict:
     if (finished := finished_night(settings, run_date, fingerprint)) is not None:
         logger.info("night %s is published already and nothing it depends on changed: nothing to do", run_date)
         return finished | {"unchanged": True, "report": str(settings.reports_dir / run_date.isoformat() / "index.html")}
-    built = dbt_build_task(settings, run_date)
+    with imports_in_background():  # the later stages' libraries load on the core dbt leaves idle
+        built = dbt_build_task(settings, run_date)
     audited = audit_task(settings, run_date)
     embedded = embed_products(settings)
     model, recommended = recommend_task(settings, run_date)

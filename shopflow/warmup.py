@@ -1,0 +1,45 @@
+"""Import the later stages' heavy libraries on a spare core while the night waits on a child process.
+
+``dbt build`` runs in its own process and keeps about one core busy; the night's process only waits for it. The
+libraries the stages after it import lazily (Great Expectations for the audit, torch and transformers for the
+encoder and the language model, MLflow for the registry) take 10–12 s to import on a 2-core box, so importing them
+in a background thread meanwhile takes that time off the night's critical path (BENCHMARKS.md §1).
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+
+log = logging.getLogger(__name__)
+
+#: What the stages after ``dbt build`` import lazily, in the order they need it.
+STAGE_IMPORTS = (
+    "great_expectations",  # audit
+    "transformers.modeling_utils",  # embed, describe (imports torch)
+    "mlflow",  # recommend (champion lookup), register
+)
+
+
+def _import_all(modules: Iterable[str]) -> None:
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except Exception as error:  # the stage that needs it imports it again and reports the error in context
+            log.debug("background import of %s failed: %s", module, error)
+
+
+@contextmanager
+def imports_in_background(modules: Iterable[str] = STAGE_IMPORTS) -> Iterator[threading.Thread]:
+    """Import ``modules`` in a daemon thread while the block runs; wait for it when the block ends (also on error),
+    so no two threads import at once after the block. A failed import is logged at debug level and left to the
+    stage that needs the module."""
+    thread = threading.Thread(target=_import_all, args=(tuple(modules),), name="shopflow-imports", daemon=True)
+    thread.start()
+    try:
+        yield thread
+    finally:
+        thread.join()
