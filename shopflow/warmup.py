@@ -2,8 +2,9 @@
 
 ``dbt build`` runs in its own process and keeps about one core busy; the night's process only waits for it. The
 libraries the stages after it import lazily (Great Expectations for the audit, torch and transformers for the
-encoder and the language model, MLflow for the registry) take 10–12 s to import on a 2-core box, so importing them
-in a background thread meanwhile takes that time off the night's critical path (BENCHMARKS.md §1).
+encoder and the language model) take about 10 s to import on a 2-core box, so importing them in a background thread
+meanwhile takes that time off the night's critical path (BENCHMARKS.md §1). MLflow is not among them: the flow
+module imports it already (the registry's pyfunc model subclasses one of its classes).
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ log = logging.getLogger(__name__)
 STAGE_IMPORTS = (
     "great_expectations",  # audit
     "transformers.modeling_utils",  # embed, describe (imports torch)
-    "mlflow",  # recommend (champion lookup), register
 )
 
 
