@@ -174,6 +174,7 @@ def run_night_in_process(
     overhead from stage work. Writes ``nightly.json`` like the flow; the HTML report (outside the flow's stages)
     is not rendered.
     """
+    from shopflow.allocator import configure_malloc
     from shopflow.expectations.audit import audit_night
     from shopflow.ingest import ingest_landing
     from shopflow.models.descriptions.stage import run_description_stage
@@ -186,6 +187,7 @@ def run_night_in_process(
     from shopflow.warehouse import connect, row_accounting
     from shopflow.warmup import imports_in_background
 
+    configure_malloc()  # the malloc thresholds of a `shopflow` process (its BLAS and OpenMP variables come too late)
     started = time.perf_counter()
     own_cpu, children_cpu = cpu_seconds(), cpu_seconds(resource.RUSAGE_CHILDREN)
     records = []

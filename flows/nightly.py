@@ -14,7 +14,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import Task, flow, get_run_logger, task, unmapped
 from prefect.cache_policies import NO_CACHE
 
 from shopflow.contract import latest_landing_day
@@ -38,6 +38,19 @@ from shopflow.stages import StageRecord, stage
 from shopflow.transform import build_warehouse
 from shopflow.warehouse import row_accounting
 from shopflow.warmup import imports_in_background
+
+
+def run_shard_tasks(settings: Settings, shard_task: Task, part: str, parts: list[list], **shared) -> list:
+    """One ``shard_task`` run per part (passed as its argument ``part``, ``shared`` as the others): mapped over the
+    Dask workers with the dask runner; with the local runner (one part) called in the flow's own thread, not in a
+    worker thread of Prefect's pool, where torch's larger tensors would be fresh kernel pages at every step
+    (:mod:`shopflow.allocator`)."""
+    if settings.task_runner == "local":
+        return [shard_task(settings, **{part: items}, **shared) for items in parts]
+    futures = shard_task.map(
+        unmapped(settings), **{part: parts}, **{name: unmapped(value) for name, value in shared.items()}
+    )
+    return [future.result() for future in futures]
 
 
 @task(name="ingest", cache_policy=NO_CACHE)
@@ -82,7 +95,7 @@ def embed_products(settings: Settings) -> dict:
     with stage("embed") as record:
 
         def encode_shards(parts: list[list[str]]) -> list[np.ndarray]:
-            return [future.result() for future in embed_shard_task.map(unmapped(settings), parts)]
+            return run_shard_tasks(settings, embed_shard_task, "texts", parts)
 
         counts = embed_catalogue(settings, shard_count(settings), encode_shards)
         record.rows_in, record.rows_out = counts["products"], counts["encoded"]
@@ -131,8 +144,7 @@ def describe_products(settings: Settings, run_date: date) -> dict:
     with stage("describe") as record:
 
         def generate_shards(parts: list[list]) -> list[tuple]:
-            futures = describe_shard_task.map(unmapped(settings), parts, unmapped(run_date))
-            return [future.result() for future in futures]
+            return run_shard_tasks(settings, describe_shard_task, "facts", parts, run_date=run_date)
 
         result = run_description_stage(
             settings, run_date, generate_shards=generate_shards, shard_count=shard_count(settings)
@@ -152,8 +164,7 @@ def moderate_texts(settings: Settings, run_date: date) -> dict:
     with stage("moderate") as record:
 
         def score_shards(parts: list[list[str]], judge_budget: int) -> list[pd.DataFrame]:
-            futures = moderate_shard_task.map(unmapped(settings), parts, unmapped(judge_budget))
-            return [future.result() for future in futures]
+            return run_shard_tasks(settings, moderate_shard_task, "texts", parts, judge_budget=judge_budget)
 
         result = run_moderation_stage(settings, run_date, score_shards=score_shards, shard_count=shard_count(settings))
         record.rows_in, record.rows_out = result.texts, len(result.scores)

@@ -10,6 +10,8 @@ from typing import Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shopflow.allocator import configure_malloc
+
 #: The repository checkout (the project is installed editable, so this is where dbt_project/ lives).
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -216,10 +218,12 @@ RUNTIME_DEFAULTS = {
 
 
 def configure_runtime(settings: Settings | None = None) -> Settings:
-    """Export the runtime defaults and the project-local Prefect home; call before heavy imports."""
+    """Export the runtime defaults and the project-local Prefect home, raise glibc's malloc thresholds
+    (:mod:`shopflow.allocator`); call before heavy imports."""
     settings = settings or Settings()
     for key, value in RUNTIME_DEFAULTS.items():
         os.environ.setdefault(key, value)
+    configure_malloc()
     os.environ.setdefault("PREFECT_HOME", str(settings.prefect_home))
     settings.prefect_home.mkdir(parents=True, exist_ok=True)
     return settings

@@ -1,15 +1,20 @@
 """The real nightly flow, end to end, on a tiny synthetic shop."""
 
+import threading
 from datetime import date
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+from prefect import flow, task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
+from prefect.task_runners import ThreadPoolTaskRunner
 
 from shopflow.demo import DemoConfig, generate_demo_shop
 from shopflow.expectations.thresholds import MIN_ROWS_FOR_ERRORS
-from shopflow.flows.nightly import dbt_build_task, ingest_task, nightly
+from shopflow.flows.nightly import dbt_build_task, ingest_task, nightly, run_shard_tasks
 from shopflow.ingest import IngestError
 from shopflow.settings import Settings
 from shopflow.warehouse import connect, table_fingerprints
@@ -159,3 +164,18 @@ def test_task_bodies_run_without_the_engine(settings: Settings, write_landing) -
     with pytest.raises(IngestError, match="missing required column"):
         ingest_task.fn(settings, date(2026, 1, 1))
     assert dbt_build_task.fn is not None
+
+
+@task(name="probe-shard", cache_policy=NO_CACHE)
+def probe_shard_task(settings: Settings, texts: list[str], suffix: str) -> tuple[int, bool, list[str]]:
+    """Where it ran (thread id), whether as a Prefect task run, and its work on the shard."""
+    return threading.get_ident(), TaskRunContext.get() is not None, [text + suffix for text in texts]
+
+
+def test_the_local_runner_runs_a_shard_task_in_the_flows_own_thread(settings: Settings) -> None:
+    @flow(task_runner=ThreadPoolTaskRunner())
+    def fan_out() -> tuple[int, list]:
+        return threading.get_ident(), run_shard_tasks(settings, probe_shard_task, "texts", [["a", "b"]], suffix="!")
+
+    flow_thread, [(shard_thread, as_task_run, texts)] = fan_out()
+    assert shard_thread == flow_thread and as_task_run and texts == ["a!", "b!"]
