@@ -10,7 +10,6 @@ model stages in its own thread (``flows/nightly.py``). Measured in BENCHMARKS.md
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 import os
 import platform
@@ -35,7 +34,7 @@ def configure_malloc(environ: Mapping[str, str] = os.environ) -> dict[str, int]:
         return {}
     pending = {name: value for name, (value, _) in MALLOC_SETTINGS.items() if name not in environ}
     if pending:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"))
+        libc = ctypes.CDLL(None)  # the process's own symbols, glibc's among them (find_library would run ldconfig)
         for name, value in pending.items():
             if libc.mallopt(MALLOC_SETTINGS[name][1], value) != 1:
                 raise OSError(f"glibc refused mallopt for {name}={value}")

@@ -17,11 +17,11 @@ BLOCK_MIB = 96  # above glibc's largest default mmap threshold (32 MiB), below t
 #: Configure (or not), then allocate and free one block; glibc's mallinfo2 says whether the block was mapped from
 #: the kernel and whether the heap kept its memory when it was freed.
 PROBE = f"""
-import ctypes, ctypes.util, json, sys
+import ctypes, json, sys
 from shopflow.allocator import configure_malloc
 
 applied = configure_malloc() if sys.argv[1] == "configure" else {{}}
-libc = ctypes.CDLL(ctypes.util.find_library("c"))
+libc = ctypes.CDLL(None)
 fields = ("arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")
 libc.mallinfo2.restype = type("MallInfo2", (ctypes.Structure,), {{"_fields_": [(f, ctypes.c_size_t) for f in fields]}})
 libc.malloc.restype, libc.free.argtypes = ctypes.c_void_p, [ctypes.c_void_p]
