@@ -48,12 +48,6 @@ from shopflow.registry.champion import apply_decision, champion_version
 from shopflow.registry.decisions import read_decisions
 from shopflow.registry.gate import PairedComparison, PromotionDecision, RecommenderConfig
 from shopflow.registry.lineage import NightLineage
-from shopflow.registry.pyfunc_model import (
-    DEFAULT_K,
-    RECOMMENDER_ARTIFACT,
-    TEXT_FALLBACK_ARTIFACT,
-    recommend_known_users,
-)
 from shopflow.registry.tracking import (
     CHALLENGER,
     CHAMPION,
@@ -359,6 +353,13 @@ def _log_and_register(
     """
     import mlflow
     from mlflow.models import infer_signature
+
+    from shopflow.registry.pyfunc_model import (  # imports mlflow
+        DEFAULT_K,
+        RECOMMENDER_ARTIFACT,
+        TEXT_FALLBACK_ARTIFACT,
+        recommend_known_users,
+    )
 
     example = pd.DataFrame({"user_id": model.fitted.user_ids[:INPUT_EXAMPLE_USERS].astype(str)})
     with tempfile.TemporaryDirectory(prefix="shopflow-model-") as folder, warnings.catch_warnings():

@@ -1,9 +1,12 @@
 """Background imports while the night waits on dbt."""
 
+import gc
 import importlib.util
 import logging
+import subprocess
 import sys
 import threading
+import weakref
 
 import pytest
 
@@ -42,6 +45,44 @@ def test_a_failed_import_is_only_logged_and_an_error_in_the_block_still_waits(pr
         raise RuntimeError("dbt failed")
     assert not thread.is_alive()
     assert f"background import of {name} failed: no such wheel" in caplog.text
+
+
+@pytest.fixture
+def collector_by_hand():
+    """No automatic collections and nothing frozen during the test; both restored after it."""
+    gc.unfreeze()
+    gc.disable()
+    yield
+    gc.enable()
+    gc.unfreeze()
+
+
+class _Node:
+    pass
+
+
+def test_after_the_imports_the_garbage_is_collected_and_the_live_objects_are_frozen(
+    probe_module, collector_by_hand
+) -> None:
+    garbage, alive = _Node(), _Node()
+    garbage.itself = garbage  # a reference cycle: only a collection frees it
+    collected = weakref.ref(garbage)
+    del garbage
+    with imports_in_background([probe_module("shopflow_freeze_probe", "VALUE = 1\n")]):
+        pass
+    assert collected() is None
+    assert gc.get_freeze_count() > 0
+    assert gc.is_tracked(alive) and not any(tracked is alive for tracked in gc.get_objects())  # out of the generations
+
+
+def test_the_flow_module_leaves_the_stage_imports_to_the_background() -> None:
+    code = (
+        "import sys, shopflow.flows.nightly\n"
+        "from shopflow.warmup import STAGE_IMPORTS\n"
+        "print([module for module in STAGE_IMPORTS if module.partition('.')[0] in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "[]"
 
 
 def test_the_stage_imports_name_installed_modules() -> None:
