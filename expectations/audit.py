@@ -22,10 +22,13 @@ __all__ = ["AuditError", "AuditReport", "audit_night"]
 
 log = logging.getLogger(__name__)
 
+# Great Expectations logs ~200 INFO lines about its own registry when imported: here, or earlier by the night's
+# background imports (shopflow.warmup), which the flow module starts after importing this one.
+logging.getLogger("great_expectations").setLevel(logging.WARNING)
+
 
 def audit_night(settings: Settings, run_date: date) -> AuditReport:
     """Validate the night ``run_date`` (after ``dbt build``), store the results and artifacts, return the report."""
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # else ~200 INFO lines on import
     from shopflow.expectations.suites import night_suites, validate  # imports Great Expectations (4–20 s)
 
     started = time.perf_counter()

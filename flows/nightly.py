@@ -33,11 +33,13 @@ from shopflow.registry.nightly import log_content_model, register_and_promote, w
 from shopflow.registry.retention import prune_model_versions
 from shopflow.report import render_report
 from shopflow.runners import build_task_runner, check_task_runner, shard_count
-from shopflow.settings import Settings
+from shopflow.settings import Settings, configure_runtime
 from shopflow.stages import StageRecord, stage
 from shopflow.transform import build_warehouse
 from shopflow.warehouse import row_accounting
 from shopflow.warmup import imports_in_background
+
+configure_runtime()  # also here: a served run's process loads this file by path, not through the package's __init__
 
 
 def run_shard_tasks(settings: Settings, shard_task: Task, part: str, parts: list[list], **shared) -> list:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import os
@@ -52,7 +51,6 @@ def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug lo
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # Prefect's API calls, one line each
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)  # ~200 lines of its own registry per audit
 
 
 @app.command()
@@ -257,20 +255,5 @@ def _print_accounting(accounting: list[dict]) -> None:
     Console(width=160).print(table)
 
 
-def run() -> None:
-    """The ``shopflow`` executable: the Typer app, then an exit without the interpreter's final garbage collections.
-
-    After a night the process holds ~1M objects (torch, transformers, Great Expectations, MLflow, Prefect). Python's
-    shutdown runs full collections over all of them while it tears the modules down: 3 s after every night on the
-    2-core box, longer than the report stage. Freezing them first (``gc.freeze``) leaves those collections nothing to
-    traverse; the exit handlers (Prefect's log and event flush, logging's) still run, and the memory goes back to the
-    system with the process.
-    """
-    try:
-        app()
-    finally:
-        gc.freeze()
-
-
 if __name__ == "__main__":
-    run()
+    app()

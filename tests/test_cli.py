@@ -32,20 +32,6 @@ def test_help_is_quick_and_lists_the_commands() -> None:
     assert elapsed < 10  # generous for a loaded CI box; typically well under a second
 
 
-def test_the_executable_keeps_the_exit_status_and_freezes_the_objects_before_the_interpreter_exits() -> None:
-    code = (
-        "import gc, sys\n"
-        "from shopflow.cli import run\n"
-        "sys.argv = ['shopflow', 'no-such-command']\n"
-        "try:\n"
-        "    run()\n"
-        "except SystemExit as exit:\n"
-        "    print(exit.code, gc.get_freeze_count() > 0)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.split() == ["2", "True"]  # Typer's usage error, after the freeze
-
-
 def test_ingest_command_reports_loads_and_fails_on_refusals(settings, write_landing) -> None:
     write_landing("products", "2026-01-01", [{"product_id": "P1", "title": "Lamp"}])
     result = runner.invoke(app, ["ingest"])

@@ -1,5 +1,8 @@
 """The real nightly flow, end to end, on a tiny synthetic shop."""
 
+import os
+import subprocess
+import sys
 import threading
 from datetime import date
 from pathlib import Path
@@ -154,6 +157,20 @@ def test_an_audit_error_fails_the_night_and_leaves_the_snapshot_byte_identical(s
     assert "audit of the night 2026-03-03 failed" in state.message
     assert "orders" in state.message and "ordered_at" in state.message and "03/03/2026 10:15" in state.message
     assert settings.analytics_path.read_bytes() == snapshot
+
+
+def test_a_served_run_loading_the_flow_file_by_path_gets_the_runtime_defaults(tmp_path) -> None:
+    code = (
+        "import os\n"
+        "from prefect.flows import load_flow_from_entrypoint\n"
+        f"load_flow_from_entrypoint({str(Path(nightly.fn.__code__.co_filename))!r} + ':nightly')\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+    )
+    environment = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
+    environment |= {"SHOPFLOW_HOME": str(tmp_path), "PREFECT_HOME": str(tmp_path / "prefect")}
+    result = subprocess.run([sys.executable, "-c", code], env=environment, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split()[-1] == "PASSIVE"  # configure_runtime ran: the package's __init__ did not
 
 
 def test_task_bodies_run_without_the_engine(settings: Settings, write_landing) -> None:
