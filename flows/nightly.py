@@ -11,6 +11,7 @@ runs. Run it with ``shopflow nightly`` (ephemeral Prefect) or on a schedule.
 
 import json
 from datetime import date
+from functools import partial
 
 import numpy as np
 import pandas as pd
@@ -31,6 +32,7 @@ from shopflow.registry.champion import champion_config
 from shopflow.registry.lineage import NightLineage
 from shopflow.registry.nightly import log_content_model, register_and_promote, write_champion_recommendations
 from shopflow.registry.retention import prune_model_versions
+from shopflow.registry.tracking import open_tracking_store
 from shopflow.report import render_report
 from shopflow.runners import build_task_runner, check_task_runner, shard_count
 from shopflow.settings import Settings, configure_runtime
@@ -213,7 +215,8 @@ def nightly(run_date: date | None = None) -> dict:
     if (finished := finished_night(settings, run_date, fingerprint)) is not None:
         logger.info("night %s is published already and nothing it depends on changed: nothing to do", run_date)
         return finished | {"unchanged": True, "report": str(settings.reports_dir / run_date.isoformat() / "index.html")}
-    with imports_in_background():  # the later stages' libraries load on the core dbt leaves idle
+    # the later stages' libraries load, and the MLflow store opens, on the core dbt leaves idle
+    with imports_in_background(preparations=[partial(open_tracking_store, settings)]):
         built = dbt_build_task(settings, run_date)
     audited = audit_task(settings, run_date)
     embedded = embed_products(settings)

@@ -3,7 +3,8 @@
 ``dbt build`` runs in its own process and keeps about one core busy; the night's process only waits for it. The
 libraries the stages after it import lazily (Great Expectations for the audit, torch and transformers for the
 encoder and the language model, MLflow for the registry) take about 10 s to import on a 2-core box, so importing
-them in a background thread meanwhile takes that time off the night's critical path (BENCHMARKS.md §1).
+them in a background thread meanwhile takes that time off the night's critical path (BENCHMARKS.md §1). So do the
+preparations that need those libraries and not the warehouse, such as opening the data root's MLflow store.
 
 Once they are imported, the objects alive then (~730,000 in a demo night: modules, classes, functions) stay until the
 process ends, so they are moved out of the garbage collector's generations: every full collection later in the night
@@ -16,7 +17,7 @@ import gc
 import importlib
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 
 log = logging.getLogger(__name__)
@@ -25,25 +26,36 @@ log = logging.getLogger(__name__)
 STAGE_IMPORTS = (
     "great_expectations",  # audit
     "transformers.modeling_utils",  # embed, describe (imports torch)
-    "mlflow",  # register
+    "mlflow",  # recommend (the champion's configuration), register
+    "matplotlib.pyplot",  # register (the evaluation plot), report
 )
 
 
-def _import_all(modules: Iterable[str]) -> None:
+def _warm_up(modules: Iterable[str], preparations: Iterable[Callable[[], object]]) -> None:
     for module in modules:
         try:
             importlib.import_module(module)
         except Exception as error:  # the stage that needs it imports it again and reports the error in context
             log.debug("background import of %s failed: %s", module, error)
+    for prepare in preparations:
+        try:
+            prepare()
+        except Exception as error:  # the same: the stage repeats it and fails in context
+            log.debug("background preparation %s failed: %s", getattr(prepare, "__name__", prepare), error)
     freeze_long_lived_objects()  # here, not after the join: the collection's ~0.3 s also overlaps the child process
 
 
 @contextmanager
-def imports_in_background(modules: Iterable[str] = STAGE_IMPORTS) -> Iterator[threading.Thread]:
-    """Import ``modules`` in a daemon thread while the block runs; wait for it when the block ends (also on error),
-    so no two threads import at once after the block. The thread ends with :func:`freeze_long_lived_objects`. A
-    failed import is logged at debug level and left to the stage that needs the module."""
-    thread = threading.Thread(target=_import_all, args=(tuple(modules),), name="shopflow-imports", daemon=True)
+def imports_in_background(
+    modules: Iterable[str] = STAGE_IMPORTS, preparations: Iterable[Callable[[], object]] = ()
+) -> Iterator[threading.Thread]:
+    """Import ``modules``, then call each of ``preparations``, in a daemon thread while the block runs; wait for it
+    when the block ends (also on error), so nothing of it runs beside the stages after the block. The thread ends
+    with :func:`freeze_long_lived_objects`. A failed import or preparation is logged at debug level and left to the
+    stage that needs it."""
+    thread = threading.Thread(
+        target=_warm_up, args=(tuple(modules), tuple(preparations)), name="shopflow-imports", daemon=True
+    )
     thread.start()
     try:
         yield thread

@@ -47,6 +47,26 @@ def test_a_failed_import_is_only_logged_and_an_error_in_the_block_still_waits(pr
     assert f"background import of {name} failed: no such wheel" in caplog.text
 
 
+def test_the_preparations_run_in_the_thread_after_the_imports_and_a_failed_one_is_only_logged(
+    probe_module, caplog
+) -> None:
+    name = probe_module("shopflow_prepared_probe", "import time\ntime.sleep(0.3)\n")
+    seen: list[tuple[str, bool]] = []
+
+    def note() -> None:
+        seen.append((threading.current_thread().name, name in sys.modules))
+
+    def fail() -> None:
+        raise OSError("store locked")
+
+    caplog.set_level(logging.DEBUG, logger="shopflow.warmup")
+    with imports_in_background([name], preparations=[fail, note]) as thread:
+        pass
+    assert not thread.is_alive()
+    assert seen == [("shopflow-imports", True)]  # after the failed one, once its module was imported
+    assert "background preparation fail failed: store locked" in caplog.text
+
+
 @pytest.fixture
 def collector_by_hand():
     """No automatic collections and nothing frozen during the test; both restored after it."""
@@ -61,17 +81,21 @@ class _Node:
     pass
 
 
-def test_after_the_imports_the_garbage_is_collected_and_the_live_objects_are_frozen(
+def test_after_the_imports_and_preparations_the_garbage_is_collected_and_the_live_objects_are_frozen(
     probe_module, collector_by_hand
 ) -> None:
     garbage, alive = _Node(), _Node()
     garbage.itself = garbage  # a reference cycle: only a collection frees it
     collected = weakref.ref(garbage)
     del garbage
-    with imports_in_background([probe_module("shopflow_freeze_probe", "VALUE = 1\n")]):
+    frozen_while_preparing = []
+    with imports_in_background(
+        [probe_module("shopflow_freeze_probe", "VALUE = 1\n")],
+        preparations=[lambda: frozen_while_preparing.append(gc.get_freeze_count())],
+    ):
         pass
     assert collected() is None
-    assert gc.get_freeze_count() > 0
+    assert frozen_while_preparing == [0] and gc.get_freeze_count() > 0
     assert gc.is_tracked(alive) and not any(tracked is alive for tracked in gc.get_objects())  # out of the generations
 
 
