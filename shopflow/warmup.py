@@ -19,6 +19,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from functools import partial
 
 log = logging.getLogger(__name__)
 
@@ -32,16 +33,13 @@ STAGE_IMPORTS = (
 
 
 def _warm_up(modules: Iterable[str], preparations: Iterable[Callable[[], object]]) -> None:
-    for module in modules:
+    steps = [(f"import of {module}", partial(importlib.import_module, module)) for module in modules]
+    steps += [(f"preparation {getattr(prepare, '__name__', prepare)}", prepare) for prepare in preparations]
+    for step, call in steps:
         try:
-            importlib.import_module(module)
-        except Exception as error:  # the stage that needs it imports it again and reports the error in context
-            log.debug("background import of %s failed: %s", module, error)
-    for prepare in preparations:
-        try:
-            prepare()
-        except Exception as error:  # the same: the stage repeats it and fails in context
-            log.debug("background preparation %s failed: %s", getattr(prepare, "__name__", prepare), error)
+            call()
+        except Exception as error:  # the stage that needs it repeats it and reports the error in context
+            log.debug("background %s failed: %s", step, error)
     freeze_long_lived_objects()  # here, not after the join: the collection's ~0.3 s also overlaps the child process
 
 
