@@ -78,11 +78,10 @@ def write(settings: Settings, entity: str, day: str, columns: list[str], rows: l
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = Settings(home=tmp_path_factory.mktemp("shop"))
     product_columns = ["product_id", "title", "category", "price", "attributes"]
-    order_columns = ["order_id", "line_no", "user_id", "product_id", "quantity", "unit_price", "ordered_at"]
     write(settings, "products", "2026-01-01", product_columns, PRODUCTS_DAY1)
     write(settings, "products", "2026-01-02", product_columns, PRODUCTS_DAY2)
-    write(settings, "orders", "2026-01-01", order_columns, ORDERS_DAY1)
-    write(settings, "orders", "2026-01-02", order_columns, ORDERS_DAY2)
+    write(settings, "orders", "2026-01-01", ORDER_COLUMNS, ORDERS_DAY1)
+    write(settings, "orders", "2026-01-02", ORDER_COLUMNS, ORDERS_DAY2)
     write(
         settings,
         "clicks",
@@ -262,6 +261,7 @@ def test_docs_are_one_offline_html_file_with_the_marts(shop: Settings) -> None:
 
 
 CLICK_COLUMNS = ["event_id", "session_id", "user_id", "product_id", "event_type", "occurred_at"]
+ORDER_COLUMNS = ["order_id", "line_no", "user_id", "product_id", "quantity", "unit_price", "ordered_at"]
 PRODUCT_COLUMNS = ["product_id", "title", "category", "price", "attributes"]
 
 
@@ -292,10 +292,10 @@ def built_rows(settings: Settings) -> dict[str, list[tuple]]:
 
 
 def test_incremental_nights_equal_a_full_rebuild(tmp_path: Path) -> None:
-    """Three incremental nights in which earlier clicks change fate without being delivered again: products arrive
-    after their clicks (unknown_product -> clean), a re-delivered day supersedes the first copy of an event
-    (duplicate -> clean) and drops a product from the catalogue (clean -> unknown_product). Every table equals a
-    full rebuild."""
+    """Three incremental nights in which earlier clicks and order lines change fate without being delivered again:
+    products arrive after their clicks and orders (unknown_product -> clean), a re-delivered day supersedes the first
+    copy of an event (duplicate -> clean) and drops a product from the catalogue (clean -> unknown_product), so pairs
+    of fct_interactions appear, change and vanish. Every table equals a full rebuild."""
     settings = Settings(home=tmp_path)
     write(settings, "products", "2026-01-01", PRODUCT_COLUMNS, [product("P1"), product("P2")])
     day1_clicks = [
@@ -310,6 +310,19 @@ def test_incremental_nights_equal_a_full_rebuild(tmp_path: Path) -> None:
     day2_clicks = [click("E1", "P1", 0), click("", "P1", 2), click("E2", "P3", 1), click("E8", "P2", 6, day=2)]
     write(settings, "clicks", "2026-01-02", CLICK_COLUMNS, day2_clicks)
     write(settings, "clicks", "2026-01-03", CLICK_COLUMNS, [click("E6", "P1", 5, day=3)])
+    write(
+        settings,
+        "orders",
+        "2026-01-01",
+        ORDER_COLUMNS,
+        [
+            ("O1", "1", "U2", "P3", "2", "9.90", "2026-01-01 10:00:00"),  # P3 arrives on day 2
+            ("O2", "1", "U3", "P2", "1", "9.90", "2026-01-01 11:00:00"),  # P2 leaves the catalogue on night 3
+        ],
+    )
+    write(
+        settings, "orders", "2026-01-02", ORDER_COLUMNS, [("O1", "2", "U2", "P3", "-1", "9.90", "2026-01-02 09:00:00")]
+    )
 
     nights = []
     for night in (date(2026, 1, 1), date(2026, 1, 2)):
@@ -342,6 +355,13 @@ def test_incremental_nights_equal_a_full_rebuild(tmp_path: Path) -> None:
         ("E2",),
         ("E6",),
         ("E7",),
+    ]
+    interactions = "select user_id, product_id, n_views, units_bought, units_returned from marts.fct_interactions"
+    assert query(settings, f"{interactions} order by all") == [
+        ("U1", "P1", 3, 0, 0),
+        ("U1", "P3", 1, 0, 0),
+        ("U1", "P4", 1, 0, 0),
+        ("U2", "P3", 0, 2, 1),  # U1/P2 and U3/P2 are gone with P2
     ]
     incremental = built_rows(settings)
     rebuilt = build_warehouse(settings, date(2026, 1, 3), full_refresh=True)

@@ -1,8 +1,37 @@
 {#- Implicit feedback for the recommender. One row per user × product that interacted up to the run date.
     weight = view·views + add_to_cart·max(carts − removals, 0) + purchase·ln(1 + max(units bought − units returned, 0)),
-    with the weights from the interaction_weights var; returns and cancellations are netted. -#}
+    with the weights from the interaction_weights var; returns and cancellations are netted.
+    Incremental: the pre-hook deletes the pairs whose clicks or order lines tonight's build can have changed
+    (keys_to_recount), and they are counted again from the facts; a pair with nothing clean left stays deleted. A full
+    refresh counts every pair. -#}
+-- depends_on: {{ ref('int_clicks__classified') }}
+-- depends_on: {{ ref('int_orders__classified') }}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='append',
+    on_schema_change='fail',
+    pre_hook="{% if is_incremental() %}
+        delete from {{ this }} where (user_id, product_id) in ({{ keys_to_recount(['user_id', 'product_id']) }})
+    {% endif %}",
+) }}
 {%- set weights = var('interaction_weights') %}
 with
+
+{% if is_incremental() %}
+
+recounted_pairs as (
+    {{ keys_to_recount(['user_id', 'product_id']) }}
+),
+
+clicks as (
+    select * from {{ ref('fct_clicks') }} semi join recounted_pairs using (user_id, product_id)
+),
+
+order_lines as (
+    select * from {{ ref('fct_order_lines') }} semi join recounted_pairs using (user_id, product_id)
+),
+
+{% else %}
 
 clicks as (
     select * from {{ ref('fct_clicks') }}
@@ -11,6 +40,8 @@ clicks as (
 order_lines as (
     select * from {{ ref('fct_order_lines') }}
 ),
+
+{% endif %}
 
 click_counts as (
     select
