@@ -10,23 +10,23 @@
       - its product's catalogue status flipped (unknown_product <-> clean): in_catalogue records the status used.
     Everything else a reason depends on (the dbt project, its seeds and vars, earlier run dates) triggers a full
     refresh instead: shopflow.transform.build_warehouse decides. classified_on is the run date that last
-    (re)classified the row, so fct_clicks can apply the same rows. -#}
+    (re)classified the row, so fct_clicks can apply the same rows.
+    Staging parses every delivered row (most of a night's cost when it parsed all history), so an incremental night
+    stages only whole delivery days: the days of its new loads, and the days of earlier rows that share a duplicate
+    key with tonight's rows (found from the rows classified before, whose values are already parsed). -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
     unique_key=['load_id', 'source_row_number'],
     on_schema_change='fail',
 ) }}
+{%- set duplicate_key -%}
+    coalesce('id:' || event_id, 'event:' || concat_ws('|', session_id, user_id, product_id, event_type, occurred_at))
+{%- endset %}
 with
 
-staged as (
-    select
-        * exclude (raw_record),
-        coalesce(
-            'id:' || event_id,
-            'event:' || concat_ws('|', session_id, user_id, product_id, event_type, occurred_at)
-        ) as duplicate_key
-    from {{ ref('stg_shop__clicks') }}
+staged as not materialized (  -- inlined where read, so each reader's filter on delivery_date reaches the scan
+    select * exclude (raw_record), {{ duplicate_key }} as duplicate_key from {{ ref('stg_shop__clicks') }}
 ),
 
 raw_records as (
@@ -47,18 +47,14 @@ catalogue as (
 
 {% if is_incremental() %}
 
-classified_loads as (
-    select distinct load_id, delivery_date from {{ this }}
-),
-
 new_loads as (
     select distinct load_id, delivery_date
-    from staged
-    where load_id not in (select load_id from classified_loads)
+    from {{ ref('stg_shop__clicks') }}
+    where load_id not in (select load_id from {{ this }})
 ),
 
-redelivered_days as (
-    select delivery_date from new_loads where delivery_date in (select delivery_date from classified_loads)
+new_days_rows as (  -- a new load supersedes its day's earlier loads: every row of the day is staged again
+    select * from staged where delivery_date in (select delivery_date from new_loads)
 ),
 
 flipped_products as (
@@ -69,20 +65,27 @@ flipped_products as (
 ),
 
 touched_keys as (
-    select distinct duplicate_key
-    from staged
-    where load_id in (select load_id from new_loads)
-        or delivery_date in (select delivery_date from redelivered_days)
-        or product_id in (select product_id from flipped_products)
+    select duplicate_key from new_days_rows
+    union
+    select {{ duplicate_key }} from {{ this }} where product_id in (select product_id from flipped_products)
 ),
 
-clicks as (
-    select * from staged where duplicate_key in (select duplicate_key from touched_keys)
+days_to_stage as (  -- the rows classified before are parsed already: their keys cost no staging
+    select delivery_date from new_loads
+    union
+    select delivery_date from {{ this }} where {{ duplicate_key }} in (select duplicate_key from touched_keys)
+),
+
+clicks as materialized (  -- read by service_product_ids and checked: staged once
+    select *
+    from staged
+    where delivery_date in (select delivery_date from days_to_stage)
+        and duplicate_key in (select duplicate_key from touched_keys)
 ),
 
 {% else %}
 
-clicks as (
+clicks as materialized (  -- read by service_product_ids and checked: staged once
     select * from staged
 ),
 
