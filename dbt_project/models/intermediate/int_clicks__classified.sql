@@ -12,8 +12,9 @@
     refresh instead: shopflow.transform.build_warehouse decides. classified_on is the run date that last
     (re)classified the row, so fct_clicks can apply the same rows.
     Staging parses every delivered row (most of a night's cost when it parsed all history), so an incremental night
-    stages only whole delivery days: the days of its new loads, and the days of earlier rows that share a duplicate
-    key with tonight's rows (found from the rows classified before, whose values are already parsed). -#}
+    stages only whole delivery days: the days of its new loads, and the days of the earlier rows whose duplicate key
+    it re-checks (tonight's keys and those of clicks on flipped products), found in the rows classified before, whose
+    values are parsed already. -#}
 {{ config(
     materialized='incremental',
     incremental_strategy='delete+insert',
