@@ -21,8 +21,12 @@ from shopflow.transform import (
 )
 from shopflow.warehouse import connect, row_accounting, table_fingerprints
 
+CLICK_COLUMNS = ["event_id", "session_id", "user_id", "product_id", "event_type", "occurred_at"]
+ORDER_COLUMNS = ["order_id", "line_no", "user_id", "product_id", "quantity", "unit_price", "ordered_at"]
+PRODUCT_COLUMNS = ["product_id", "title", "category", "price", "attributes"]
+REVIEW_COLUMNS = ["review_id", "product_id", "user_id", "rating", "title", "body", "created_at"]
+
 PRODUCTS_DAY1 = [
-    # product_id, title, category, price, attributes
     ("P1", "Oak Desk Lamp", "lighting", "39.90", '{"color": "oak", "height_cm": 40}'),
     ("P2", "Steel Kettle", "kitchen", "24.50", "[1, 2]"),  # bad_attributes ...
     ("P2", "Steel Kettle", "kitchen", "24.50", "{}"),  # ... the clean row of the same delivery wins
@@ -32,7 +36,6 @@ PRODUCTS_DAY1 = [
 ]
 PRODUCTS_DAY2 = [("P1", "Oak Desk Lamp XL", "lighting", "44.90", '{"color": "oak"}')]  # a new version
 ORDERS_DAY1 = [
-    # order_id, line_no, user_id, product_id, quantity, unit_price, ordered_at  -> expected reason
     ("O1", "1", "U1", "P1", "2", "39.90", "2026-01-01 10:00:00"),  # clean
     ("O1", "1", "U1", "P1", "2", "39.90", "2026-01-01 10:00:00"),  # duplicate_row
     ("O1", "2", "U1", "P2", "1", "24.50", "2026-01-01 10:00:00"),  # clean
@@ -49,7 +52,6 @@ ORDERS_DAY2 = [
     ("O8", "1", "U2", "P2", "3", "24.50", "2026-01-02 12:00:00"),  # clean
 ]
 CLICKS_DAY1 = [
-    # event_id, session_id, user_id, product_id, event_type, occurred_at
     ("E1", "S1", "U1", "P1", "view", "2026-01-01 09:00:00"),
     ("E1", "S1", "U1", "P1", "view", "2026-01-01 09:00:00"),  # duplicate_event
     ("E2", "S1", "U1", "P1", "add_to_cart", "2026-01-01 09:01:00"),
@@ -58,7 +60,6 @@ CLICKS_DAY1 = [
     ("E5", "S2", "U4", "P2", "view", "not a time"),  # bad_timestamp
 ]
 REVIEWS_DAY2 = [
-    # review_id, product_id, user_id, rating, title, body, created_at
     ("R1", "P1", "U1", "5", "Great", 'Lovely lamp; it\'s "bright"', "2026-01-02 13:00:00"),
     ("R2", "P1", "U2", "7", "Hm", "Too bright", "2026-01-02 13:00:00"),  # bad_rating
     ("R3", "P2", "U2", "", "", "   ", "2026-01-02 13:00:00"),  # missing_body
@@ -77,25 +78,12 @@ def write(settings: Settings, entity: str, day: str, columns: list[str], rows: l
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     settings = Settings(home=tmp_path_factory.mktemp("shop"))
-    product_columns = ["product_id", "title", "category", "price", "attributes"]
-    write(settings, "products", "2026-01-01", product_columns, PRODUCTS_DAY1)
-    write(settings, "products", "2026-01-02", product_columns, PRODUCTS_DAY2)
+    write(settings, "products", "2026-01-01", PRODUCT_COLUMNS, PRODUCTS_DAY1)
+    write(settings, "products", "2026-01-02", PRODUCT_COLUMNS, PRODUCTS_DAY2)
     write(settings, "orders", "2026-01-01", ORDER_COLUMNS, ORDERS_DAY1)
     write(settings, "orders", "2026-01-02", ORDER_COLUMNS, ORDERS_DAY2)
-    write(
-        settings,
-        "clicks",
-        "2026-01-01",
-        ["event_id", "session_id", "user_id", "product_id", "event_type", "occurred_at"],
-        CLICKS_DAY1,
-    )
-    write(
-        settings,
-        "reviews",
-        "2026-01-02",
-        ["review_id", "product_id", "user_id", "rating", "title", "body", "created_at"],
-        REVIEWS_DAY2,
-    )
+    write(settings, "clicks", "2026-01-01", CLICK_COLUMNS, CLICKS_DAY1)
+    write(settings, "reviews", "2026-01-02", REVIEW_COLUMNS, REVIEWS_DAY2)
     ingest_landing(settings).raise_for_refusals()
     build_warehouse(settings, date(2026, 1, 2))
     return settings
@@ -258,11 +246,6 @@ def test_docs_are_one_offline_html_file_with_the_marts(shop: Settings) -> None:
     assert page.parent == shop.dbt_target_dir and page.name == "static_index.html"
     html = page.read_text()
     assert "fct_interactions" in html and "quarantine_reason" in html
-
-
-CLICK_COLUMNS = ["event_id", "session_id", "user_id", "product_id", "event_type", "occurred_at"]
-ORDER_COLUMNS = ["order_id", "line_no", "user_id", "product_id", "quantity", "unit_price", "ordered_at"]
-PRODUCT_COLUMNS = ["product_id", "title", "category", "price", "attributes"]
 
 
 def click(event_id: str, product_id: str, minute: int, day: int = 1) -> tuple:

@@ -48,14 +48,10 @@ catalogue as (
 
 {% if is_incremental() %}
 
-new_loads as (
-    select distinct load_id, delivery_date
+new_delivery_days as (  -- days with a load not classified yet, which supersedes the day's earlier loads
+    select distinct delivery_date
     from {{ ref('stg_shop__clicks') }}
     where load_id not in (select load_id from {{ this }})
-),
-
-new_days_rows as (  -- a new load supersedes its day's earlier loads: every row of the day is staged again
-    select * from staged where delivery_date in (select delivery_date from new_loads)
 ),
 
 flipped_products as (
@@ -65,32 +61,28 @@ flipped_products as (
     where classified_before.in_catalogue != (catalogue.product_id is not null)
 ),
 
-touched_keys as (
-    select duplicate_key from new_days_rows
+touched_keys as (  -- every row of a new delivery day, and the clicks on flipped products
+    select duplicate_key from staged where delivery_date in (select delivery_date from new_delivery_days)
     union
     select {{ duplicate_key }} from {{ this }} where product_id in (select product_id from flipped_products)
 ),
 
 days_to_stage as (  -- the rows classified before are parsed already: their keys cost no staging
-    select delivery_date from new_loads
+    select delivery_date from new_delivery_days
     union
     select delivery_date from {{ this }} where {{ duplicate_key }} in (select duplicate_key from touched_keys)
 ),
 
+{% endif %}
+
 clicks as materialized (  -- read by service_product_ids and checked: staged once
     select *
     from staged
+    {% if is_incremental() %}
     where delivery_date in (select delivery_date from days_to_stage)
         and duplicate_key in (select duplicate_key from touched_keys)
+    {% endif %}
 ),
-
-{% else %}
-
-clicks as materialized (  -- read by service_product_ids and checked: staged once
-    select * from staged
-),
-
-{% endif %}
 
 service_product_ids as (
     {{ service_product_ids('clicks', 'service_items') }}
